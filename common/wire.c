@@ -1,0 +1,1643 @@
+/*
+ * wire.c : the record payload codec (kiseki/wire.h, docs/WIRE.md section 2).
+ *
+ * Role: turn resources, spans and logs into a payload of `count` msgpack
+ * maps, and turn an untrusted payload back into a ksk_batch.
+ *
+ * Encoder. Data in: caller-owned records (borrowed for the call only).
+ * Data out: bytes in an owned ksk_buf. Each append first validates the
+ * record with the decoder's rules, map sizes included (so an agent never
+ * sends what a collector refuses), then packs it with a msgpack_packer
+ * whose write callback appends to the ksk_buf. The buffer's error is
+ * sticky, so the pack calls are not checked one by one: at the end of the
+ * record a failure (ELIMIT from max_bytes, ENOMEM) rolls `len` back to
+ * where the record started. Invariant: the buffer always holds exactly
+ * `count` whole records; optional fields that are zero or empty are
+ * omitted (and a log's observed_ns when it equals time_ns, which the
+ * decoder restores); key 0 (the record type) comes first, then ascending
+ * keys.
+ *
+ * Decoder. Data in: a payload and its record count. Data out: a ksk_batch
+ * whose arrays and repaired strings live in the decoder's arena and whose
+ * other strings and bytes point into the payload (zero copy). Per record:
+ *   ksk_wire_guard()      bounds lengths, counts and depth (no allocation)
+ *   msgpack_unpack()      builds the object tree in a msgpack_zone that is
+ *                         cleared per record, so steady state reuses one
+ *                         chunk and never mallocs; str/bin point into the
+ *                         payload
+ *   wd_record()           validates and converts into ksk_* structs
+ * The spans/logs/resources arrays grow inside the arena: the first
+ * allocation takes min(records left, 1024) slots, later ones double, so a
+ * batch of up to 1024 records never copies. The arena keeps one chunk
+ * across resets; when a batch spilled over it, the next decode swaps in an
+ * arena whose chunk holds that batch, so steady traffic decodes with no
+ * malloc at all (re-allocating big chunks per batch cost ~20% in page
+ * faults).
+ * Invariants: every limit in ksk_wire_limits is enforced before the memory
+ * it protects is used; arena bytes never pass max_arena; msgpack-c's zone
+ * never holds more than 24 bytes per object of the current record, and the
+ * guard's object count is checked against max_arena first. A failed decode
+ * leaves no batch and the arena is reset on the next call.
+ *
+ * Exception to "all allocation through kiseki/alloc.h": msgpack-c's zone
+ * calls libc malloc (msgpack-c has no allocator hook). It is bounded as
+ * above and freed by ksk_wire_dec_destroy().
+ *
+ * No globals; the tables below are constant. One owner thread per encoder
+ * or decoder.
+ */
+#include "kiseki/wire.h"
+
+#include "kiseki/buf.h"
+
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Value nesting msgpack-c can parse: its stack is 32 containers, and a
+ * value in an event's attributes already sits under 4 (record map, events
+ * array, event map, attrs map). */
+#define KSK_WIRE_VALUE_DEPTH_CAP 28u
+#define KSK_WIRE_RECORD_LEVELS 4u
+#define KSK_WIRE_FIRST_SLOTS 1024u
+/* Arena chunk: starts at 256 KiB and grows (up to 32 MiB) to hold the last
+ * batch in one chunk, which the arena keeps across resets: a steady batch
+ * size then decodes without a single malloc. */
+#define KSK_WIRE_CHUNK_MIN ((size_t)256 << 10)
+#define KSK_WIRE_CHUNK_MAX ((size_t)32 << 20)
+
+/* ---- key numbers (docs/WIRE.md section 2) -------------------------------- */
+
+enum {
+	KEY_TYPE = 0,
+};
+
+enum { /* resource */
+	RK_ATTRS = 1,
+	RK_DROPPED_ATTRS = 2,
+	RK_MAX = 2,
+};
+
+enum { /* span */
+	SK_TRACE_ID = 1,
+	SK_SPAN_ID = 2,
+	SK_PARENT_ID = 3,
+	SK_NAME = 4,
+	SK_KIND = 5,
+	SK_START = 6,
+	SK_END = 7,
+	SK_STATUS = 8,
+	SK_STATUS_MSG = 9,
+	SK_ATTRS = 10,
+	SK_EVENTS = 11,
+	SK_LINKS = 12,
+	SK_RESOURCE = 13,
+	SK_TRACE_STATE = 14,
+	SK_FLAGS = 15,
+	SK_SCOPE_NAME = 16,
+	SK_SCOPE_VERSION = 17,
+	SK_DROPPED_ATTRS = 18,
+	SK_DROPPED_EVENTS = 19,
+	SK_DROPPED_LINKS = 20,
+	SK_MAX = 20,
+};
+
+enum { /* span event */
+	EK_TIME = 1,
+	EK_NAME = 2,
+	EK_ATTRS = 3,
+	EK_DROPPED_ATTRS = 4,
+	EK_MAX = 4,
+};
+
+enum { /* span link */
+	LK_TRACE_ID = 1,
+	LK_SPAN_ID = 2,
+	LK_TRACE_STATE = 3,
+	LK_FLAGS = 4,
+	LK_ATTRS = 5,
+	LK_DROPPED_ATTRS = 6,
+	LK_MAX = 6,
+};
+
+enum { /* log */
+	GK_TIME = 1,
+	GK_OBSERVED = 2,
+	GK_SEVERITY = 3,
+	GK_SEVERITY_TEXT = 4,
+	GK_BODY = 5,
+	GK_ATTRS = 6,
+	GK_TRACE_ID = 7,
+	GK_SPAN_ID = 8,
+	GK_FLAGS = 9,
+	GK_RESOURCE = 10,
+	GK_EVENT_NAME = 11,
+	GK_SCOPE_NAME = 12,
+	GK_SCOPE_VERSION = 13,
+	GK_DROPPED_ATTRS = 14,
+	GK_MAX = 14,
+};
+
+#define BIT(k) (1ull << (k))
+
+static const char *const ksk_res_keys[RK_MAX + 1] = {
+	"type", "attrs", "dropped_attrs"};
+
+static const char *const ksk_span_keys[SK_MAX + 1] = {
+	"type",          "trace_id",      "span_id",        "parent_id",
+	"name",          "kind",          "start_ns",       "end_ns",
+	"status",        "status_msg",    "attrs",          "events",
+	"links",         "resource",      "trace_state",    "flags",
+	"scope_name",    "scope_version", "dropped_attrs",  "dropped_events",
+	"dropped_links"};
+
+static const char *const ksk_event_keys[EK_MAX + 1] = {
+	"?", "time_ns", "name", "attrs", "dropped_attrs"};
+
+static const char *const ksk_link_keys[LK_MAX + 1] = {
+	"?", "trace_id", "span_id", "trace_state", "flags", "attrs",
+	"dropped_attrs"};
+
+static const char *const ksk_log_keys[GK_MAX + 1] = {
+	"type",          "time_ns",    "observed_ns",   "severity",
+	"severity_text", "body",       "attrs",         "trace_id",
+	"span_id",       "flags",      "resource",      "event_name",
+	"scope_name",    "scope_version", "dropped_attrs"};
+
+#define SPAN_REQUIRED                                                          \
+	(BIT(SK_TRACE_ID) | BIT(SK_SPAN_ID) | BIT(SK_NAME) | BIT(SK_START) |   \
+	 BIT(SK_END) | BIT(SK_RESOURCE))
+#define LINK_REQUIRED (BIT(LK_TRACE_ID) | BIT(LK_SPAN_ID))
+#define LOG_REQUIRED BIT(GK_RESOURCE)
+
+void ksk_wire_limits_default(ksk_wire_limits *l)
+{
+	l->max_records = 1u << 20;
+	l->max_attrs = 1024;
+	l->max_events = 1024;
+	l->max_links = 1024;
+	l->max_str = 1u << 20;
+	l->max_depth = 16;
+	l->max_container = 65536;
+	l->max_arena = (size_t)512 << 20;
+}
+
+static uint32_t ksk_wire_value_depth(const ksk_wire_limits *l)
+{
+	return l->max_depth < KSK_WIRE_VALUE_DEPTH_CAP ? l->max_depth
+	                                              : KSK_WIRE_VALUE_DEPTH_CAP;
+}
+
+/* ======================================================================== */
+/* encoder                                                                   */
+/* ======================================================================== */
+
+struct ksk_wire_enc {
+	const ksk_alloc *alloc; /* borrowed; outlives the encoder */
+	ksk_wire_limits lim;    /* copy of the caller's limits */
+	uint32_t vdepth;        /* value nesting allowed (capped max_depth) */
+	ksk_buf buf;            /* the payload; max = max_bytes */
+	msgpack_packer pk;      /* writes into buf through ksk_we_write */
+	uint32_t count;         /* records in buf */
+	uint32_t n_resources;   /* resource records in buf */
+};
+
+static int ksk_we_write(void *data, const char *p, size_t n)
+{
+	return ksk_buf_append(data, p, n) == KSK_OK ? 0 : -1;
+}
+
+ksk_err ksk_wire_enc_create(const ksk_alloc *alloc, const ksk_wire_limits *limits,
+                            size_t max_bytes, ksk_wire_enc **out)
+{
+	if (!out)
+		return KSK_EINVAL;
+	alloc = ksk_alloc_or_default(alloc);
+	ksk_wire_enc *e = ksk_calloc(alloc, 1, sizeof(*e));
+	if (!e)
+		return KSK_ENOMEM;
+	e->alloc = alloc;
+	if (limits)
+		e->lim = *limits;
+	else
+		ksk_wire_limits_default(&e->lim);
+	e->vdepth = ksk_wire_value_depth(&e->lim);
+	ksk_buf_init(&e->buf, alloc, max_bytes);
+	msgpack_packer_init(&e->pk, &e->buf, ksk_we_write);
+	*out = e;
+	return KSK_OK;
+}
+
+void ksk_wire_enc_destroy(ksk_wire_enc *e)
+{
+	if (!e)
+		return;
+	ksk_buf_fini(&e->buf);
+	ksk_free(e->alloc, e);
+}
+
+void ksk_wire_enc_reset(ksk_wire_enc *e)
+{
+	ksk_buf_clear(&e->buf);
+	e->count = 0;
+	e->n_resources = 0;
+}
+
+const uint8_t *ksk_wire_enc_data(const ksk_wire_enc *e, size_t *len)
+{
+	if (len)
+		*len = e->buf.len;
+	return e->buf.data;
+}
+
+uint32_t ksk_wire_enc_count(const ksk_wire_enc *e)
+{
+	return e->count;
+}
+
+uint32_t ksk_wire_enc_resources(const ksk_wire_enc *e)
+{
+	return e->n_resources;
+}
+
+/* ---- encoder validation: the decoder's rules, checked before writing ---- */
+
+static bool ksk_we_str_ok(const ksk_wire_enc *e, ksk_str s)
+{
+	if (s.len && !s.ptr)
+		return false;
+	if (s.len > e->lim.max_str)
+		return false;
+	/* The decoder replaces each invalid byte by 3, and refuses a string
+	 * that then passes max_str. Only long strings can get there. */
+	if ((uint64_t)s.len * 3 > e->lim.max_str && !ksk_utf8_valid(s.ptr, s.len))
+		return false;
+	return true;
+}
+
+static bool ksk_we_key_ok(const ksk_wire_enc *e, ksk_str k)
+{
+	return k.len > 0 && ksk_we_str_ok(e, k);
+}
+
+static bool ksk_we_value_ok(const ksk_wire_enc *e, const ksk_value *v,
+                            uint32_t depth)
+{
+	switch (v->type) {
+	case KSK_VAL_EMPTY:
+	case KSK_VAL_BOOL:
+	case KSK_VAL_INT:
+	case KSK_VAL_DOUBLE:
+		return true;
+	case KSK_VAL_STR:
+		return ksk_we_str_ok(e, v->u.s);
+	case KSK_VAL_BYTES:
+		return (v->u.s.ptr || !v->u.s.len) && v->u.s.len <= e->lim.max_str;
+	case KSK_VAL_ARRAY:
+		if (depth >= e->vdepth || v->u.arr.n > e->lim.max_container ||
+		    (v->u.arr.n && !v->u.arr.items))
+			return false;
+		for (uint32_t i = 0; i < v->u.arr.n; i++)
+			if (!ksk_we_value_ok(e, &v->u.arr.items[i], depth + 1))
+				return false;
+		return true;
+	case KSK_VAL_KVLIST:
+		if (depth >= e->vdepth || v->u.kv.n > e->lim.max_container ||
+		    (v->u.kv.n && !v->u.kv.items))
+			return false;
+		for (uint32_t i = 0; i < v->u.kv.n; i++)
+			if (!ksk_we_key_ok(e, v->u.kv.items[i].key) ||
+			    !ksk_we_value_ok(e, &v->u.kv.items[i].value, depth + 1))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+static bool ksk_we_attrs_ok(const ksk_wire_enc *e, const ksk_attr *a, uint32_t n)
+{
+	if (n > e->lim.max_attrs || n > e->lim.max_container || (n && !a))
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!ksk_we_key_ok(e, a[i].key) || !ksk_we_value_ok(e, &a[i].value, 0))
+			return false;
+	return true;
+}
+
+/* ---- packing ------------------------------------------------------------ */
+
+static void ksk_we_key(msgpack_packer *pk, unsigned k)
+{
+	msgpack_pack_uint8(pk, (uint8_t)k);
+}
+
+static void ksk_we_str(msgpack_packer *pk, ksk_str s)
+{
+	msgpack_pack_str_with_body(pk, s.ptr, s.len);
+}
+
+static void ksk_we_value(msgpack_packer *pk, const ksk_value *v)
+{
+	switch (v->type) {
+	case KSK_VAL_EMPTY:
+		msgpack_pack_nil(pk);
+		break;
+	case KSK_VAL_STR:
+		ksk_we_str(pk, v->u.s);
+		break;
+	case KSK_VAL_BOOL:
+		if (v->u.b)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	case KSK_VAL_INT:
+		msgpack_pack_int64(pk, v->u.i);
+		break;
+	case KSK_VAL_DOUBLE:
+		msgpack_pack_double(pk, v->u.d);
+		break;
+	case KSK_VAL_BYTES:
+		msgpack_pack_bin_with_body(pk, v->u.s.ptr, v->u.s.len);
+		break;
+	case KSK_VAL_ARRAY:
+		msgpack_pack_array(pk, v->u.arr.n);
+		for (uint32_t i = 0; i < v->u.arr.n; i++)
+			ksk_we_value(pk, &v->u.arr.items[i]);
+		break;
+	case KSK_VAL_KVLIST:
+		msgpack_pack_map(pk, v->u.kv.n);
+		for (uint32_t i = 0; i < v->u.kv.n; i++) {
+			ksk_we_str(pk, v->u.kv.items[i].key);
+			ksk_we_value(pk, &v->u.kv.items[i].value);
+		}
+		break;
+	}
+}
+
+static void ksk_we_attrs(msgpack_packer *pk, const ksk_attr *a, uint32_t n)
+{
+	msgpack_pack_map(pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		ksk_we_str(pk, a[i].key);
+		ksk_we_value(pk, &a[i].value);
+	}
+}
+
+static void ksk_we_kid(msgpack_packer *pk, unsigned k, const uint8_t *id, size_t n)
+{
+	ksk_we_key(pk, k);
+	msgpack_pack_bin_with_body(pk, id, n);
+}
+
+static void ksk_we_ku64(msgpack_packer *pk, unsigned k, uint64_t v)
+{
+	ksk_we_key(pk, k);
+	msgpack_pack_uint64(pk, v);
+}
+
+static void ksk_we_kstr(msgpack_packer *pk, unsigned k, ksk_str s)
+{
+	ksk_we_key(pk, k);
+	ksk_we_str(pk, s);
+}
+
+/* Common start of an append: room in the record count. */
+static ksk_err ksk_we_begin(const ksk_wire_enc *e)
+{
+	if (e->count >= e->lim.max_records)
+		return KSK_ELIMIT;
+	return KSK_OK;
+}
+
+/* Common end of an append: commit the record or roll the buffer back. */
+static ksk_err ksk_we_finish(ksk_wire_enc *e, size_t mark)
+{
+	if (e->buf.err != KSK_OK) {
+		ksk_err rc = e->buf.err;
+		e->buf.len = mark;
+		e->buf.err = KSK_OK;
+		return rc;
+	}
+	e->count++;
+	return KSK_OK;
+}
+
+ksk_err ksk_wire_enc_resource(ksk_wire_enc *e, const ksk_resource *r,
+                              uint32_t *index)
+{
+	if (!e || !r)
+		return KSK_EINVAL;
+	KSK_TRY(ksk_we_begin(e));
+	if (!ksk_we_attrs_ok(e, r->attrs, r->n_attrs))
+		return KSK_EINVAL;
+	msgpack_packer *pk = &e->pk;
+	size_t mark = e->buf.len;
+	uint32_t n = 1 + (r->n_attrs != 0) + (r->dropped_attrs != 0);
+	msgpack_pack_map(pk, n);
+	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_RESOURCE);
+	if (r->n_attrs) {
+		ksk_we_key(pk, RK_ATTRS);
+		ksk_we_attrs(pk, r->attrs, r->n_attrs);
+	}
+	if (r->dropped_attrs)
+		ksk_we_ku64(pk, RK_DROPPED_ATTRS, r->dropped_attrs);
+	KSK_TRY(ksk_we_finish(e, mark));
+	if (index)
+		*index = e->n_resources;
+	e->n_resources++;
+	return KSK_OK;
+}
+
+static uint32_t ksk_we_event_pairs(const ksk_event *ev)
+{
+	return (ev->time_ns != 0) + (ev->name.len != 0) + (ev->n_attrs != 0) +
+	       (ev->dropped_attrs != 0);
+}
+
+static uint32_t ksk_we_link_pairs(const ksk_link *lk)
+{
+	return 2 + (lk->trace_state.len != 0) + (lk->flags != 0) +
+	       (lk->n_attrs != 0) + (lk->dropped_attrs != 0);
+}
+
+static uint32_t ksk_we_span_pairs(const ksk_span *s)
+{
+	/* always: type, trace_id, span_id, name, start, end, resource */
+	return 7 + !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN) +
+	       (s->kind != 0) + (s->status != 0) + (s->status_msg.len != 0) +
+	       (s->n_attrs != 0) + (s->n_events != 0) + (s->n_links != 0) +
+	       (s->trace_state.len != 0) + (s->flags != 0) +
+	       (s->scope_name.len != 0) + (s->scope_version.len != 0) +
+	       (s->dropped_attrs != 0) + (s->dropped_events != 0) +
+	       (s->dropped_links != 0);
+}
+
+/* observed_ns is left out when equal to time_ns: the decoder fills it in */
+static bool ksk_we_log_observed(const ksk_log *l)
+{
+	return l->observed_ns != 0 && l->observed_ns != l->time_ns;
+}
+
+static uint32_t ksk_we_log_pairs(const ksk_log *l)
+{
+	/* always: type, resource */
+	return 2 + (l->time_ns != 0) + ksk_we_log_observed(l) +
+	       (l->severity != 0) + (l->severity_text.len != 0) +
+	       (l->body.type != KSK_VAL_EMPTY) + (l->n_attrs != 0) +
+	       !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN) +
+	       !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN) + (l->flags != 0) +
+	       (l->event_name.len != 0) + (l->scope_name.len != 0) +
+	       (l->scope_version.len != 0) + (l->dropped_attrs != 0);
+}
+
+static bool ksk_we_span_ok(const ksk_wire_enc *e, const ksk_span *s)
+{
+	const ksk_wire_limits *l = &e->lim;
+	if (ksk_id_is_zero(s->trace_id, KSK_TRACE_ID_LEN) ||
+	    ksk_id_is_zero(s->span_id, KSK_SPAN_ID_LEN))
+		return false;
+	if (s->end_ns < s->start_ns || (unsigned)s->kind > KSK_KIND_CONSUMER ||
+	    (unsigned)s->status > KSK_STATUS_ERROR ||
+	    s->resource >= e->n_resources)
+		return false;
+	if (!ksk_we_str_ok(e, s->name) || !ksk_we_str_ok(e, s->status_msg) ||
+	    !ksk_we_str_ok(e, s->trace_state) || !ksk_we_str_ok(e, s->scope_name) ||
+	    !ksk_we_str_ok(e, s->scope_version))
+		return false;
+	if (!ksk_we_attrs_ok(e, s->attrs, s->n_attrs))
+		return false;
+	if (s->n_events > l->max_events || s->n_events > l->max_container ||
+	    (s->n_events && !s->events))
+		return false;
+	for (uint32_t i = 0; i < s->n_events; i++) {
+		const ksk_event *ev = &s->events[i];
+		if (!ksk_we_str_ok(e, ev->name) ||
+		    !ksk_we_attrs_ok(e, ev->attrs, ev->n_attrs) ||
+		    ksk_we_event_pairs(ev) > l->max_container)
+			return false;
+	}
+	if (s->n_links > l->max_links || s->n_links > l->max_container ||
+	    (s->n_links && !s->links))
+		return false;
+	for (uint32_t i = 0; i < s->n_links; i++) {
+		const ksk_link *lk = &s->links[i];
+		if (ksk_id_is_zero(lk->trace_id, KSK_TRACE_ID_LEN) ||
+		    ksk_id_is_zero(lk->span_id, KSK_SPAN_ID_LEN) ||
+		    !ksk_we_str_ok(e, lk->trace_state) ||
+		    !ksk_we_attrs_ok(e, lk->attrs, lk->n_attrs) ||
+		    ksk_we_link_pairs(lk) > l->max_container)
+			return false;
+	}
+	return ksk_we_span_pairs(s) <= l->max_container;
+}
+
+static void ksk_we_event(msgpack_packer *pk, const ksk_event *ev)
+{
+	msgpack_pack_map(pk, ksk_we_event_pairs(ev));
+	if (ev->time_ns)
+		ksk_we_ku64(pk, EK_TIME, ev->time_ns);
+	if (ev->name.len)
+		ksk_we_kstr(pk, EK_NAME, ev->name);
+	if (ev->n_attrs) {
+		ksk_we_key(pk, EK_ATTRS);
+		ksk_we_attrs(pk, ev->attrs, ev->n_attrs);
+	}
+	if (ev->dropped_attrs)
+		ksk_we_ku64(pk, EK_DROPPED_ATTRS, ev->dropped_attrs);
+}
+
+static void ksk_we_link(msgpack_packer *pk, const ksk_link *lk)
+{
+	msgpack_pack_map(pk, ksk_we_link_pairs(lk));
+	ksk_we_kid(pk, LK_TRACE_ID, lk->trace_id, KSK_TRACE_ID_LEN);
+	ksk_we_kid(pk, LK_SPAN_ID, lk->span_id, KSK_SPAN_ID_LEN);
+	if (lk->trace_state.len)
+		ksk_we_kstr(pk, LK_TRACE_STATE, lk->trace_state);
+	if (lk->flags)
+		ksk_we_ku64(pk, LK_FLAGS, lk->flags);
+	if (lk->n_attrs) {
+		ksk_we_key(pk, LK_ATTRS);
+		ksk_we_attrs(pk, lk->attrs, lk->n_attrs);
+	}
+	if (lk->dropped_attrs)
+		ksk_we_ku64(pk, LK_DROPPED_ATTRS, lk->dropped_attrs);
+}
+
+ksk_err ksk_wire_enc_span(ksk_wire_enc *e, const ksk_span *s)
+{
+	if (!e || !s)
+		return KSK_EINVAL;
+	KSK_TRY(ksk_we_begin(e));
+	if (!ksk_we_span_ok(e, s))
+		return KSK_EINVAL;
+	msgpack_packer *pk = &e->pk;
+	size_t mark = e->buf.len;
+	bool parent = !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN);
+	msgpack_pack_map(pk, ksk_we_span_pairs(s));
+	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_SPAN);
+	ksk_we_kid(pk, SK_TRACE_ID, s->trace_id, KSK_TRACE_ID_LEN);
+	ksk_we_kid(pk, SK_SPAN_ID, s->span_id, KSK_SPAN_ID_LEN);
+	if (parent)
+		ksk_we_kid(pk, SK_PARENT_ID, s->parent_id, KSK_SPAN_ID_LEN);
+	ksk_we_kstr(pk, SK_NAME, s->name);
+	if (s->kind)
+		ksk_we_ku64(pk, SK_KIND, (uint64_t)s->kind);
+	ksk_we_ku64(pk, SK_START, s->start_ns);
+	ksk_we_ku64(pk, SK_END, s->end_ns);
+	if (s->status)
+		ksk_we_ku64(pk, SK_STATUS, (uint64_t)s->status);
+	if (s->status_msg.len)
+		ksk_we_kstr(pk, SK_STATUS_MSG, s->status_msg);
+	if (s->n_attrs) {
+		ksk_we_key(pk, SK_ATTRS);
+		ksk_we_attrs(pk, s->attrs, s->n_attrs);
+	}
+	if (s->n_events) {
+		ksk_we_key(pk, SK_EVENTS);
+		msgpack_pack_array(pk, s->n_events);
+		for (uint32_t i = 0; i < s->n_events; i++)
+			ksk_we_event(pk, &s->events[i]);
+	}
+	if (s->n_links) {
+		ksk_we_key(pk, SK_LINKS);
+		msgpack_pack_array(pk, s->n_links);
+		for (uint32_t i = 0; i < s->n_links; i++)
+			ksk_we_link(pk, &s->links[i]);
+	}
+	ksk_we_ku64(pk, SK_RESOURCE, s->resource);
+	if (s->trace_state.len)
+		ksk_we_kstr(pk, SK_TRACE_STATE, s->trace_state);
+	if (s->flags)
+		ksk_we_ku64(pk, SK_FLAGS, s->flags);
+	if (s->scope_name.len)
+		ksk_we_kstr(pk, SK_SCOPE_NAME, s->scope_name);
+	if (s->scope_version.len)
+		ksk_we_kstr(pk, SK_SCOPE_VERSION, s->scope_version);
+	if (s->dropped_attrs)
+		ksk_we_ku64(pk, SK_DROPPED_ATTRS, s->dropped_attrs);
+	if (s->dropped_events)
+		ksk_we_ku64(pk, SK_DROPPED_EVENTS, s->dropped_events);
+	if (s->dropped_links)
+		ksk_we_ku64(pk, SK_DROPPED_LINKS, s->dropped_links);
+	return ksk_we_finish(e, mark);
+}
+
+static bool ksk_we_log_ok(const ksk_wire_enc *e, const ksk_log *l)
+{
+	if ((l->time_ns == 0 && l->observed_ns == 0) || l->severity > 24 ||
+	    l->resource >= e->n_resources)
+		return false;
+	if (!ksk_we_str_ok(e, l->severity_text) || !ksk_we_str_ok(e, l->event_name) ||
+	    !ksk_we_str_ok(e, l->scope_name) || !ksk_we_str_ok(e, l->scope_version))
+		return false;
+	if (!ksk_we_value_ok(e, &l->body, 0) ||
+	    !ksk_we_attrs_ok(e, l->attrs, l->n_attrs))
+		return false;
+	return ksk_we_log_pairs(l) <= e->lim.max_container;
+}
+
+ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
+{
+	if (!e || !l)
+		return KSK_EINVAL;
+	KSK_TRY(ksk_we_begin(e));
+	if (!ksk_we_log_ok(e, l))
+		return KSK_EINVAL;
+	msgpack_packer *pk = &e->pk;
+	size_t mark = e->buf.len;
+	bool trace = !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN);
+	bool span = !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN);
+	msgpack_pack_map(pk, ksk_we_log_pairs(l));
+	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_LOG);
+	if (l->time_ns)
+		ksk_we_ku64(pk, GK_TIME, l->time_ns);
+	if (ksk_we_log_observed(l))
+		ksk_we_ku64(pk, GK_OBSERVED, l->observed_ns);
+	if (l->severity)
+		ksk_we_ku64(pk, GK_SEVERITY, l->severity);
+	if (l->severity_text.len)
+		ksk_we_kstr(pk, GK_SEVERITY_TEXT, l->severity_text);
+	if (l->body.type != KSK_VAL_EMPTY) {
+		ksk_we_key(pk, GK_BODY);
+		ksk_we_value(pk, &l->body);
+	}
+	if (l->n_attrs) {
+		ksk_we_key(pk, GK_ATTRS);
+		ksk_we_attrs(pk, l->attrs, l->n_attrs);
+	}
+	if (trace)
+		ksk_we_kid(pk, GK_TRACE_ID, l->trace_id, KSK_TRACE_ID_LEN);
+	if (span)
+		ksk_we_kid(pk, GK_SPAN_ID, l->span_id, KSK_SPAN_ID_LEN);
+	if (l->flags)
+		ksk_we_ku64(pk, GK_FLAGS, l->flags);
+	ksk_we_ku64(pk, GK_RESOURCE, l->resource);
+	if (l->event_name.len)
+		ksk_we_kstr(pk, GK_EVENT_NAME, l->event_name);
+	if (l->scope_name.len)
+		ksk_we_kstr(pk, GK_SCOPE_NAME, l->scope_name);
+	if (l->scope_version.len)
+		ksk_we_kstr(pk, GK_SCOPE_VERSION, l->scope_version);
+	if (l->dropped_attrs)
+		ksk_we_ku64(pk, GK_DROPPED_ATTRS, l->dropped_attrs);
+	return ksk_we_finish(e, mark);
+}
+
+/* ======================================================================== */
+/* decoder                                                                   */
+/* ======================================================================== */
+
+struct ksk_wire_dec {
+	const ksk_alloc *alloc;  /* borrowed; outlives the decoder */
+	ksk_wire_limits lim;     /* copy of the caller's limits */
+	ksk_wire_limits glim;    /* lim with max_depth widened for the guard */
+	uint32_t vdepth;         /* value nesting allowed (capped max_depth) */
+	ksk_arena *arena;        /* everything of the current batch */
+	size_t chunk;            /* the arena's chunk size */
+	size_t want_chunk;       /* chunk that would have held the last batch */
+	msgpack_zone zone;       /* msgpack-c objects of the current record */
+	ksk_batch batch;         /* the current batch (arrays in the arena) */
+	uint32_t cap_res;        /* slots in batch.resources */
+	uint32_t cap_spans;      /* slots in batch.spans */
+	uint32_t cap_logs;       /* slots in batch.logs */
+};
+
+/* Per-decode state: where we are, for errors, and hot copies of limits. */
+typedef struct ksk_wd {
+	ksk_wire_dec *d;
+	ksk_arena *ar;
+	ksk_errinfo *ei;
+	uint32_t max_str;
+	uint32_t max_attrs;
+	uint32_t vdepth;
+	uint32_t rec;        /* record index */
+	uint32_t left;       /* records still to decode, this one included */
+	const char *rtype;   /* "span", "log", "resource"; NULL when unknown */
+	const char *sub;     /* "event", "link" or NULL */
+	uint32_t sub_i;      /* index of the event or link */
+	unsigned fkey;       /* key of the field being decoded */
+	const char *fname;   /* its name */
+} ksk_wd;
+
+ksk_err ksk_wire_dec_create(const ksk_alloc *alloc, const ksk_wire_limits *limits,
+                            ksk_wire_dec **out)
+{
+	if (!out)
+		return KSK_EINVAL;
+	alloc = ksk_alloc_or_default(alloc);
+	ksk_wire_dec *d = ksk_calloc(alloc, 1, sizeof(*d));
+	if (!d)
+		return KSK_ENOMEM;
+	d->alloc = alloc;
+	if (limits)
+		d->lim = *limits;
+	else
+		ksk_wire_limits_default(&d->lim);
+	d->vdepth = ksk_wire_value_depth(&d->lim);
+	d->glim = d->lim;
+	d->glim.max_depth = d->vdepth + KSK_WIRE_RECORD_LEVELS;
+	d->chunk = d->want_chunk = KSK_WIRE_CHUNK_MIN;
+	if (ksk_arena_create(alloc, d->chunk, d->lim.max_arena, &d->arena) != KSK_OK)
+		goto fail_arena;
+	if (!msgpack_zone_init(&d->zone, 64 * 1024))
+		goto fail_zone;
+	*out = d;
+	return KSK_OK;
+fail_zone:
+	ksk_arena_destroy(d->arena);
+fail_arena:
+	ksk_free(alloc, d);
+	return KSK_ENOMEM;
+}
+
+void ksk_wire_dec_destroy(ksk_wire_dec *d)
+{
+	if (!d)
+		return;
+	msgpack_zone_destroy(&d->zone);
+	ksk_arena_destroy(d->arena);
+	ksk_free(d->alloc, d);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static const char *ksk_mp_type(const msgpack_object *o)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL: return "nil";
+	case MSGPACK_OBJECT_BOOLEAN: return "bool";
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "int";
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64: return "float";
+	case MSGPACK_OBJECT_STR: return "str";
+	case MSGPACK_OBJECT_ARRAY: return "array";
+	case MSGPACK_OBJECT_MAP: return "map";
+	case MSGPACK_OBJECT_BIN: return "bin";
+	case MSGPACK_OBJECT_EXT: return "ext";
+	}
+	return "?";
+}
+
+static ksk_err ksk_wd_fail(ksk_wd *c, ksk_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records `code` with "record N (type): [event I: ]<detail>". Cold path. */
+static ksk_err ksk_wd_fail(ksk_wd *c, ksk_err code, const char *fmt, ...)
+{
+	if (!c->ei)
+		return code;
+	char detail[192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	char where[64];
+	if (c->rtype)
+		snprintf(where, sizeof(where), "record %u (%s)", c->rec, c->rtype);
+	else
+		snprintf(where, sizeof(where), "record %u", c->rec);
+	if (c->sub)
+		return ksk_errinfo_set(c->ei, code, "%s: %s %u: %s", where, c->sub,
+		                       c->sub_i, detail);
+	return ksk_errinfo_set(c->ei, code, "%s: %s", where, detail);
+}
+
+static ksk_err ksk_wd_arena_fail(ksk_wd *c)
+{
+	ksk_err rc = ksk_arena_error(c->ar);
+	if (rc == KSK_ENOMEM)
+		return ksk_wd_fail(c, KSK_ENOMEM, "out of memory");
+	return ksk_wd_fail(c, KSK_ELIMIT, "decoded batch over max_arena (%zu bytes)",
+	                   c->d->lim.max_arena);
+}
+
+static ksk_err ksk_wd_type_fail(ksk_wd *c, const char *want,
+                                const msgpack_object *o)
+{
+	return ksk_wd_fail(c, KSK_ERECORD, "key %u (%s) must be %s, got %s",
+	                   c->fkey, c->fname, want, ksk_mp_type(o));
+}
+
+/* ---- field decoders ----------------------------------------------------- */
+
+/* Inline check for the common all-ASCII string, saving a call per field. */
+static inline bool ksk_wd_ascii(const char *p, uint32_t n)
+{
+	uint64_t acc = 0;
+	uint32_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= (unsigned char)p[i];
+	return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* Borrow `p` when it is valid UTF-8, else an arena copy with U+FFFD. */
+static ksk_err ksk_wd_text(ksk_wd *c, const char *p, uint32_t n, ksk_str *out)
+{
+	if (n == 0 || ksk_wd_ascii(p, n) || ksk_utf8_valid(p, n)) {
+		out->ptr = p;
+		out->len = n;
+		return KSK_OK;
+	}
+	ksk_str r = ksk_utf8_repair(c->ar, p, n);
+	if (!r.ptr)
+		return ksk_wd_arena_fail(c);
+	if (r.len > c->max_str)
+		return ksk_wd_fail(c, KSK_ELIMIT,
+		                   "key %u (%s): string of %u bytes after UTF-8 "
+		                   "repair over max_str %u",
+		                   c->fkey, c->fname, r.len, c->max_str);
+	*out = r;
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_str(ksk_wd *c, const msgpack_object *o, ksk_str *out)
+{
+	if (o->type != MSGPACK_OBJECT_STR)
+		return ksk_wd_type_fail(c, "str", o);
+	return ksk_wd_text(c, o->via.str.ptr, o->via.str.size, out);
+}
+
+static ksk_err ksk_wd_uint(ksk_wd *c, const msgpack_object *o, uint64_t max,
+                           uint64_t *out)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return ksk_wd_type_fail(c, "uint", o);
+	if (o->via.u64 > max)
+		return ksk_wd_fail(c, KSK_ERECORD,
+		                   "key %u (%s) = %llu out of range 0..%llu", c->fkey,
+		                   c->fname, (unsigned long long)o->via.u64,
+		                   (unsigned long long)max);
+	*out = o->via.u64;
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_u32(ksk_wd *c, const msgpack_object *o, uint32_t *out)
+{
+	uint64_t v = 0;
+	KSK_TRY(ksk_wd_uint(c, o, UINT32_MAX, &v));
+	*out = (uint32_t)v;
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_id(ksk_wd *c, const msgpack_object *o, uint8_t *out,
+                         uint32_t n)
+{
+	if (o->type != MSGPACK_OBJECT_BIN)
+		return ksk_wd_type_fail(c, "bin", o);
+	if (o->via.bin.size != n)
+		return ksk_wd_fail(c, KSK_ERECORD, "%s must be %u bytes, got %u",
+		                   c->fname, n, o->via.bin.size);
+	memcpy(out, o->via.bin.ptr, n);
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_key(ksk_wd *c, const msgpack_object *o, uint32_t i,
+                          ksk_str *out)
+{
+	if (o->type != MSGPACK_OBJECT_STR)
+		return ksk_wd_fail(c, KSK_ERECORD,
+		                   "key %u (%s): attribute %u key must be str, got %s",
+		                   c->fkey, c->fname, i, ksk_mp_type(o));
+	if (o->via.str.size == 0)
+		return ksk_wd_fail(c, KSK_ERECORD,
+		                   "key %u (%s): attribute %u key is empty", c->fkey,
+		                   c->fname, i);
+	return ksk_wd_text(c, o->via.str.ptr, o->via.str.size, out);
+}
+
+static ksk_err ksk_wd_value(ksk_wd *c, const msgpack_object *o, ksk_value *v,
+                            uint32_t depth)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		v->type = KSK_VAL_EMPTY;
+		v->u.i = 0;
+		return KSK_OK;
+	case MSGPACK_OBJECT_BOOLEAN:
+		v->type = KSK_VAL_BOOL;
+		v->u.b = o->via.boolean;
+		return KSK_OK;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		if (o->via.u64 > (uint64_t)INT64_MAX)
+			return ksk_wd_fail(c, KSK_ERECORD,
+			                   "key %u (%s): integer %llu over INT64_MAX",
+			                   c->fkey, c->fname,
+			                   (unsigned long long)o->via.u64);
+		v->type = KSK_VAL_INT;
+		v->u.i = (int64_t)o->via.u64;
+		return KSK_OK;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		v->type = KSK_VAL_INT;
+		v->u.i = o->via.i64;
+		return KSK_OK;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		v->type = KSK_VAL_DOUBLE;
+		v->u.d = o->via.f64;
+		return KSK_OK;
+	case MSGPACK_OBJECT_STR:
+		v->type = KSK_VAL_STR;
+		return ksk_wd_text(c, o->via.str.ptr, o->via.str.size, &v->u.s);
+	case MSGPACK_OBJECT_BIN:
+		v->type = KSK_VAL_BYTES;
+		v->u.s.ptr = o->via.bin.ptr;
+		v->u.s.len = o->via.bin.size;
+		return KSK_OK;
+	case MSGPACK_OBJECT_ARRAY: {
+		if (depth >= c->vdepth)
+			goto too_deep;
+		uint32_t n = o->via.array.size;
+		ksk_value *items = NULL;
+		if (n) {
+			items = ksk_arena_alloc(c->ar, (size_t)n * sizeof(*items));
+			if (!items)
+				return ksk_wd_arena_fail(c);
+			for (uint32_t i = 0; i < n; i++)
+				KSK_TRY(ksk_wd_value(c, &o->via.array.ptr[i], &items[i],
+				                     depth + 1));
+		}
+		v->type = KSK_VAL_ARRAY;
+		v->u.arr.items = items;
+		v->u.arr.n = n;
+		return KSK_OK;
+	}
+	case MSGPACK_OBJECT_MAP: {
+		if (depth >= c->vdepth)
+			goto too_deep;
+		uint32_t n = o->via.map.size;
+		ksk_attr *items = NULL;
+		if (n) {
+			items = ksk_arena_alloc(c->ar, (size_t)n * sizeof(*items));
+			if (!items)
+				return ksk_wd_arena_fail(c);
+			for (uint32_t i = 0; i < n; i++) {
+				const msgpack_object_kv *kv = &o->via.map.ptr[i];
+				KSK_TRY(ksk_wd_key(c, &kv->key, i, &items[i].key));
+				KSK_TRY(ksk_wd_value(c, &kv->val, &items[i].value,
+				                     depth + 1));
+			}
+		}
+		v->type = KSK_VAL_KVLIST;
+		v->u.kv.items = items;
+		v->u.kv.n = n;
+		return KSK_OK;
+	}
+	case MSGPACK_OBJECT_EXT:
+		break;
+	}
+	return ksk_wd_fail(c, KSK_ERECORD,
+	                   "key %u (%s): msgpack type %s is not a value type",
+	                   c->fkey, c->fname, ksk_mp_type(o));
+too_deep:
+	return ksk_wd_fail(c, KSK_ELIMIT,
+	                   "key %u (%s): value nested deeper than max_depth %u",
+	                   c->fkey, c->fname, c->vdepth);
+}
+
+static ksk_err ksk_wd_attrs(ksk_wd *c, const msgpack_object *o,
+                            ksk_attr **items, uint32_t *n_out)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return ksk_wd_type_fail(c, "map", o);
+	uint32_t n = o->via.map.size;
+	if (n > c->max_attrs)
+		return ksk_wd_fail(c, KSK_ELIMIT,
+		                   "key %u (%s): %u attributes over max_attrs %u",
+		                   c->fkey, c->fname, n, c->max_attrs);
+	ksk_attr *a = NULL;
+	if (n) {
+		a = ksk_arena_alloc(c->ar, (size_t)n * sizeof(*a));
+		if (!a)
+			return ksk_wd_arena_fail(c);
+		const msgpack_object_kv *kv = o->via.map.ptr;
+		for (uint32_t i = 0; i < n; i++) {
+			KSK_TRY(ksk_wd_key(c, &kv[i].key, i, &a[i].key));
+			KSK_TRY(ksk_wd_value(c, &kv[i].val, &a[i].value, 0));
+		}
+	}
+	*items = a;
+	*n_out = n;
+	return KSK_OK;
+}
+
+/* Common per-pair step of every map with integer keys. Returns 1 when the
+ * pair is a known key to decode (c->fkey/fname set), 0 to skip it, -1 on
+ * error with *rc set. `seen` catches duplicate known keys; `self` is the
+ * record-type pair, found earlier (its bit preset in `seen`), which is not
+ * a duplicate of itself; NULL in events and links, where key 0 is unknown. */
+static inline int ksk_wd_pair(ksk_wd *c, const msgpack_object_kv *kv, uint32_t j,
+                              unsigned maxkey, const char *const *names,
+                              uint64_t *seen, const msgpack_object_kv *self,
+                              ksk_err *rc)
+{
+	if (kv->key.type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		*rc = ksk_wd_fail(c, KSK_ERECORD,
+		                  "map key at position %u must be uint, got %s", j,
+		                  ksk_mp_type(&kv->key));
+		return -1;
+	}
+	uint64_t key = kv->key.via.u64;
+	if (key > maxkey || (key == 0 && !self))
+		return 0; /* unknown: forward compatibility */
+	if (*seen & BIT(key)) {
+		if (kv == self)
+			return 0;
+		*rc = ksk_wd_fail(c, KSK_ERECORD, "duplicate key %u (%s)",
+		                  (unsigned)key, names[key]);
+		return -1;
+	}
+	*seen |= BIT(key);
+	c->fkey = (unsigned)key;
+	c->fname = names[key];
+	return 1;
+}
+
+static ksk_err ksk_wd_missing(ksk_wd *c, uint64_t missing,
+                              const char *const *names)
+{
+	unsigned k = (unsigned)__builtin_ctzll(missing);
+	return ksk_wd_fail(c, KSK_ERECORD, "missing key %u (%s)", k, names[k]);
+}
+
+static ksk_err ksk_wd_event(ksk_wd *c, const msgpack_object *o, ksk_event *ev)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return ksk_wd_fail(c, KSK_ERECORD, "must be map, got %s",
+		                   ksk_mp_type(o));
+	uint64_t seen = 0;
+	ksk_err rc = KSK_OK;
+	const msgpack_object_map *m = &o->via.map;
+	for (uint32_t j = 0; j < m->size; j++) {
+		const msgpack_object_kv *kv = &m->ptr[j];
+		int r = ksk_wd_pair(c, kv, j, EK_MAX, ksk_event_keys, &seen, NULL, &rc);
+		if (r < 0)
+			return rc;
+		if (r == 0)
+			continue;
+		switch (c->fkey) {
+		case EK_TIME:
+			KSK_TRY(ksk_wd_uint(c, &kv->val, UINT64_MAX, &ev->time_ns));
+			break;
+		case EK_NAME:
+			KSK_TRY(ksk_wd_str(c, &kv->val, &ev->name));
+			break;
+		case EK_ATTRS:
+			KSK_TRY(ksk_wd_attrs(c, &kv->val, &ev->attrs, &ev->n_attrs));
+			break;
+		case EK_DROPPED_ATTRS:
+			KSK_TRY(ksk_wd_u32(c, &kv->val, &ev->dropped_attrs));
+			break;
+		}
+	}
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_link(ksk_wd *c, const msgpack_object *o, ksk_link *lk)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return ksk_wd_fail(c, KSK_ERECORD, "must be map, got %s",
+		                   ksk_mp_type(o));
+	uint64_t seen = 0;
+	ksk_err rc = KSK_OK;
+	const msgpack_object_map *m = &o->via.map;
+	for (uint32_t j = 0; j < m->size; j++) {
+		const msgpack_object_kv *kv = &m->ptr[j];
+		int r = ksk_wd_pair(c, kv, j, LK_MAX, ksk_link_keys, &seen, NULL, &rc);
+		if (r < 0)
+			return rc;
+		if (r == 0)
+			continue;
+		switch (c->fkey) {
+		case LK_TRACE_ID:
+			KSK_TRY(ksk_wd_id(c, &kv->val, lk->trace_id, KSK_TRACE_ID_LEN));
+			break;
+		case LK_SPAN_ID:
+			KSK_TRY(ksk_wd_id(c, &kv->val, lk->span_id, KSK_SPAN_ID_LEN));
+			break;
+		case LK_TRACE_STATE:
+			KSK_TRY(ksk_wd_str(c, &kv->val, &lk->trace_state));
+			break;
+		case LK_FLAGS:
+			KSK_TRY(ksk_wd_u32(c, &kv->val, &lk->flags));
+			break;
+		case LK_ATTRS:
+			KSK_TRY(ksk_wd_attrs(c, &kv->val, &lk->attrs, &lk->n_attrs));
+			break;
+		case LK_DROPPED_ATTRS:
+			KSK_TRY(ksk_wd_u32(c, &kv->val, &lk->dropped_attrs));
+			break;
+		}
+	}
+	if (LINK_REQUIRED & ~seen)
+		return ksk_wd_missing(c, LINK_REQUIRED & ~seen, ksk_link_keys);
+	if (ksk_id_is_zero(lk->trace_id, KSK_TRACE_ID_LEN))
+		return ksk_wd_fail(c, KSK_ERECORD, "trace_id is all zero");
+	if (ksk_id_is_zero(lk->span_id, KSK_SPAN_ID_LEN))
+		return ksk_wd_fail(c, KSK_ERECORD, "span_id is all zero");
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_events(ksk_wd *c, const msgpack_object *o, ksk_span *s)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return ksk_wd_type_fail(c, "array", o);
+	uint32_t n = o->via.array.size;
+	uint32_t max = c->d->lim.max_events;
+	if (n > max)
+		return ksk_wd_fail(c, KSK_ELIMIT, "key %u (%s): %u events over max_events %u",
+		                   c->fkey, c->fname, n, max);
+	if (n == 0)
+		return KSK_OK;
+	ksk_event *ev = ksk_arena_calloc(c->ar, n, sizeof(*ev));
+	if (!ev)
+		return ksk_wd_arena_fail(c);
+	c->sub = "event";
+	for (uint32_t i = 0; i < n; i++) {
+		c->sub_i = i;
+		KSK_TRY(ksk_wd_event(c, &o->via.array.ptr[i], &ev[i]));
+	}
+	c->sub = NULL;
+	s->events = ev;
+	s->n_events = n;
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_links(ksk_wd *c, const msgpack_object *o, ksk_span *s)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return ksk_wd_type_fail(c, "array", o);
+	uint32_t n = o->via.array.size;
+	uint32_t max = c->d->lim.max_links;
+	if (n > max)
+		return ksk_wd_fail(c, KSK_ELIMIT, "key %u (%s): %u links over max_links %u",
+		                   c->fkey, c->fname, n, max);
+	if (n == 0)
+		return KSK_OK;
+	ksk_link *lk = ksk_arena_calloc(c->ar, n, sizeof(*lk));
+	if (!lk)
+		return ksk_wd_arena_fail(c);
+	c->sub = "link";
+	for (uint32_t i = 0; i < n; i++) {
+		c->sub_i = i;
+		KSK_TRY(ksk_wd_link(c, &o->via.array.ptr[i], &lk[i]));
+	}
+	c->sub = NULL;
+	s->links = lk;
+	s->n_links = n;
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_resource_ref(ksk_wd *c, uint32_t idx)
+{
+	uint32_t have = c->d->batch.n_resources;
+	if (idx >= have)
+		return ksk_wd_fail(c, KSK_ERECORD,
+		                   "resource %u not defined (%u resources so far)",
+		                   idx, have);
+	return KSK_OK;
+}
+
+static ksk_err ksk_wd_span(ksk_wd *c, const msgpack_object_map *m,
+                           const msgpack_object_kv *self, ksk_span *s)
+{
+	memset(s, 0, sizeof(*s));
+	uint64_t seen = BIT(KEY_TYPE), v = 0;
+	ksk_err rc = KSK_OK;
+	for (uint32_t j = 0; j < m->size; j++) {
+		const msgpack_object_kv *kv = &m->ptr[j];
+		int r = ksk_wd_pair(c, kv, j, SK_MAX, ksk_span_keys, &seen, self, &rc);
+		if (r < 0)
+			return rc;
+		if (r == 0)
+			continue;
+		const msgpack_object *o = &kv->val;
+		switch (c->fkey) {
+		case SK_TRACE_ID:
+			KSK_TRY(ksk_wd_id(c, o, s->trace_id, KSK_TRACE_ID_LEN));
+			break;
+		case SK_SPAN_ID:
+			KSK_TRY(ksk_wd_id(c, o, s->span_id, KSK_SPAN_ID_LEN));
+			break;
+		case SK_PARENT_ID:
+			KSK_TRY(ksk_wd_id(c, o, s->parent_id, KSK_SPAN_ID_LEN));
+			s->has_parent = !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN);
+			break;
+		case SK_NAME:
+			KSK_TRY(ksk_wd_str(c, o, &s->name));
+			break;
+		case SK_KIND:
+			KSK_TRY(ksk_wd_uint(c, o, KSK_KIND_CONSUMER, &v));
+			s->kind = (ksk_span_kind)v;
+			break;
+		case SK_START:
+			KSK_TRY(ksk_wd_uint(c, o, UINT64_MAX, &s->start_ns));
+			break;
+		case SK_END:
+			KSK_TRY(ksk_wd_uint(c, o, UINT64_MAX, &s->end_ns));
+			break;
+		case SK_STATUS:
+			KSK_TRY(ksk_wd_uint(c, o, KSK_STATUS_ERROR, &v));
+			s->status = (ksk_status_code)v;
+			break;
+		case SK_STATUS_MSG:
+			KSK_TRY(ksk_wd_str(c, o, &s->status_msg));
+			break;
+		case SK_ATTRS:
+			KSK_TRY(ksk_wd_attrs(c, o, &s->attrs, &s->n_attrs));
+			break;
+		case SK_EVENTS:
+			KSK_TRY(ksk_wd_events(c, o, s));
+			break;
+		case SK_LINKS:
+			KSK_TRY(ksk_wd_links(c, o, s));
+			break;
+		case SK_RESOURCE:
+			KSK_TRY(ksk_wd_u32(c, o, &s->resource));
+			break;
+		case SK_TRACE_STATE:
+			KSK_TRY(ksk_wd_str(c, o, &s->trace_state));
+			break;
+		case SK_FLAGS:
+			KSK_TRY(ksk_wd_u32(c, o, &s->flags));
+			break;
+		case SK_SCOPE_NAME:
+			KSK_TRY(ksk_wd_str(c, o, &s->scope_name));
+			break;
+		case SK_SCOPE_VERSION:
+			KSK_TRY(ksk_wd_str(c, o, &s->scope_version));
+			break;
+		case SK_DROPPED_ATTRS:
+			KSK_TRY(ksk_wd_u32(c, o, &s->dropped_attrs));
+			break;
+		case SK_DROPPED_EVENTS:
+			KSK_TRY(ksk_wd_u32(c, o, &s->dropped_events));
+			break;
+		case SK_DROPPED_LINKS:
+			KSK_TRY(ksk_wd_u32(c, o, &s->dropped_links));
+			break;
+		}
+	}
+	if (SPAN_REQUIRED & ~seen)
+		return ksk_wd_missing(c, SPAN_REQUIRED & ~seen, ksk_span_keys);
+	if (ksk_id_is_zero(s->trace_id, KSK_TRACE_ID_LEN))
+		return ksk_wd_fail(c, KSK_ERECORD, "trace_id is all zero");
+	if (ksk_id_is_zero(s->span_id, KSK_SPAN_ID_LEN))
+		return ksk_wd_fail(c, KSK_ERECORD, "span_id is all zero");
+	if (s->end_ns < s->start_ns)
+		return ksk_wd_fail(c, KSK_ERECORD, "end_ns %llu < start_ns %llu",
+		                   (unsigned long long)s->end_ns,
+		                   (unsigned long long)s->start_ns);
+	return ksk_wd_resource_ref(c, s->resource);
+}
+
+static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
+                          const msgpack_object_kv *self, ksk_log *l)
+{
+	memset(l, 0, sizeof(*l));
+	uint64_t seen = BIT(KEY_TYPE), v = 0;
+	ksk_err rc = KSK_OK;
+	for (uint32_t j = 0; j < m->size; j++) {
+		const msgpack_object_kv *kv = &m->ptr[j];
+		int r = ksk_wd_pair(c, kv, j, GK_MAX, ksk_log_keys, &seen, self, &rc);
+		if (r < 0)
+			return rc;
+		if (r == 0)
+			continue;
+		const msgpack_object *o = &kv->val;
+		switch (c->fkey) {
+		case GK_TIME:
+			KSK_TRY(ksk_wd_uint(c, o, UINT64_MAX, &l->time_ns));
+			break;
+		case GK_OBSERVED:
+			KSK_TRY(ksk_wd_uint(c, o, UINT64_MAX, &l->observed_ns));
+			break;
+		case GK_SEVERITY:
+			KSK_TRY(ksk_wd_uint(c, o, 24, &v));
+			l->severity = (uint8_t)v;
+			break;
+		case GK_SEVERITY_TEXT:
+			KSK_TRY(ksk_wd_str(c, o, &l->severity_text));
+			break;
+		case GK_BODY:
+			KSK_TRY(ksk_wd_value(c, o, &l->body, 0));
+			break;
+		case GK_ATTRS:
+			KSK_TRY(ksk_wd_attrs(c, o, &l->attrs, &l->n_attrs));
+			break;
+		case GK_TRACE_ID:
+			KSK_TRY(ksk_wd_id(c, o, l->trace_id, KSK_TRACE_ID_LEN));
+			l->has_trace = !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN);
+			break;
+		case GK_SPAN_ID:
+			KSK_TRY(ksk_wd_id(c, o, l->span_id, KSK_SPAN_ID_LEN));
+			l->has_span = !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN);
+			break;
+		case GK_FLAGS:
+			KSK_TRY(ksk_wd_u32(c, o, &l->flags));
+			break;
+		case GK_RESOURCE:
+			KSK_TRY(ksk_wd_u32(c, o, &l->resource));
+			break;
+		case GK_EVENT_NAME:
+			KSK_TRY(ksk_wd_str(c, o, &l->event_name));
+			break;
+		case GK_SCOPE_NAME:
+			KSK_TRY(ksk_wd_str(c, o, &l->scope_name));
+			break;
+		case GK_SCOPE_VERSION:
+			KSK_TRY(ksk_wd_str(c, o, &l->scope_version));
+			break;
+		case GK_DROPPED_ATTRS:
+			KSK_TRY(ksk_wd_u32(c, o, &l->dropped_attrs));
+			break;
+		}
+	}
+	if (LOG_REQUIRED & ~seen)
+		return ksk_wd_missing(c, LOG_REQUIRED & ~seen, ksk_log_keys);
+	if (l->observed_ns == 0)
+		l->observed_ns = l->time_ns;
+	if (l->observed_ns == 0)
+		return ksk_wd_fail(c, KSK_ERECORD,
+		                   "time_ns and observed_ns are both 0 or absent");
+	return ksk_wd_resource_ref(c, l->resource);
+}
+
+static ksk_err ksk_wd_resource(ksk_wd *c, const msgpack_object_map *m,
+                               const msgpack_object_kv *self, ksk_resource *r)
+{
+	memset(r, 0, sizeof(*r));
+	uint64_t seen = BIT(KEY_TYPE);
+	ksk_err rc = KSK_OK;
+	for (uint32_t j = 0; j < m->size; j++) {
+		const msgpack_object_kv *kv = &m->ptr[j];
+		int k = ksk_wd_pair(c, kv, j, RK_MAX, ksk_res_keys, &seen, self, &rc);
+		if (k < 0)
+			return rc;
+		if (k == 0)
+			continue;
+		if (c->fkey == RK_ATTRS)
+			KSK_TRY(ksk_wd_attrs(c, &kv->val, &r->attrs, &r->n_attrs));
+		else
+			KSK_TRY(ksk_wd_u32(c, &kv->val, &r->dropped_attrs));
+	}
+	const ksk_str svc = KSK_STR("service.name"), host = KSK_STR("host.name");
+	bool got_svc = false, got_host = false;
+	for (uint32_t i = 0; i < r->n_attrs && !(got_svc && got_host); i++) {
+		const ksk_attr *a = &r->attrs[i];
+		if (a->value.type != KSK_VAL_STR)
+			continue;
+		if (!got_svc && ksk_str_eq(a->key, svc)) {
+			r->service = a->value.u.s;
+			got_svc = true;
+		} else if (!got_host && ksk_str_eq(a->key, host)) {
+			r->host = a->value.u.s;
+			got_host = true;
+		}
+	}
+	return KSK_OK;
+}
+
+/* Makes room for one more element in one of the batch arrays. */
+static void *ksk_wd_slot(ksk_wd *c, void **arr, uint32_t *cap, uint32_t n,
+                         size_t elem)
+{
+	if (n < *cap)
+		return (char *)*arr + (size_t)n * elem;
+	uint64_t ncap;
+	if (*cap == 0)
+		ncap = c->left < KSK_WIRE_FIRST_SLOTS ? c->left : KSK_WIRE_FIRST_SLOTS;
+	else
+		ncap = (uint64_t)*cap * 2;
+	if (ncap > (uint64_t)n + c->left)
+		ncap = (uint64_t)n + c->left;
+	if (ncap <= n)
+		ncap = (uint64_t)n + 1;
+	void *p = ksk_arena_alloc(c->ar, (size_t)ncap * elem);
+	if (!p)
+		return NULL;
+	if (n)
+		memcpy(p, *arr, (size_t)n * elem);
+	*arr = p;
+	*cap = (uint32_t)ncap;
+	return (char *)p + (size_t)n * elem;
+}
+
+static ksk_err ksk_wd_record(ksk_wd *c, const msgpack_object *o)
+{
+	ksk_wire_dec *d = c->d;
+	ksk_batch *b = &d->batch;
+	c->rtype = NULL;
+	c->sub = NULL;
+	c->fkey = 0;
+	c->fname = "type";
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return ksk_wd_fail(c, KSK_ERECORD, "must be a map, got %s",
+		                   ksk_mp_type(o));
+	const msgpack_object_map *m = &o->via.map;
+	const msgpack_object_kv *self = NULL;
+	/* writers put the type first; look further only when they did not */
+	for (uint32_t j = 0; j < m->size; j++) {
+		const msgpack_object *k = &m->ptr[j].key;
+		if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER && k->via.u64 == 0) {
+			self = &m->ptr[j];
+			break;
+		}
+	}
+	if (!self)
+		return ksk_wd_fail(c, KSK_ERECORD, "missing key 0 (record type)");
+	if (self->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return ksk_wd_type_fail(c, "uint", &self->val);
+	void *slot;
+	switch (self->val.via.u64) {
+	case KSK_REC_RESOURCE:
+		c->rtype = "resource";
+		slot = ksk_wd_slot(c, (void **)&b->resources, &d->cap_res,
+		                   b->n_resources, sizeof(ksk_resource));
+		if (!slot)
+			return ksk_wd_arena_fail(c);
+		KSK_TRY(ksk_wd_resource(c, m, self, slot));
+		b->n_resources++;
+		return KSK_OK;
+	case KSK_REC_SPAN:
+		c->rtype = "span";
+		slot = ksk_wd_slot(c, (void **)&b->spans, &d->cap_spans, b->n_spans,
+		                   sizeof(ksk_span));
+		if (!slot)
+			return ksk_wd_arena_fail(c);
+		KSK_TRY(ksk_wd_span(c, m, self, slot));
+		b->n_spans++;
+		return KSK_OK;
+	case KSK_REC_LOG:
+		c->rtype = "log";
+		slot = ksk_wd_slot(c, (void **)&b->logs, &d->cap_logs, b->n_logs,
+		                   sizeof(ksk_log));
+		if (!slot)
+			return ksk_wd_arena_fail(c);
+		KSK_TRY(ksk_wd_log(c, m, self, slot));
+		b->n_logs++;
+		return KSK_OK;
+	}
+	return ksk_wd_fail(c, KSK_ERECORD, "unknown record type %llu",
+	                   (unsigned long long)self->val.via.u64);
+}
+
+/* The guard said -1: find out whether a configured limit or the structure
+ * itself is to blame, by asking again with the limits lifted. Cold path. */
+static ksk_err ksk_wd_guard_fail(ksk_wd *c, const uint8_t *p, size_t left,
+                                 size_t off)
+{
+	const ksk_wire_dec *d = c->d;
+	ksk_wire_limits r = d->glim;
+	r.max_str = UINT32_MAX;
+	r.max_container = UINT32_MAX;
+	r.max_depth = UINT32_MAX;
+	if (ksk_wire_guard(p, left, &r, NULL) >= 0) {
+		r.max_str = d->lim.max_str;
+		if (ksk_wire_guard(p, left, &r, NULL) < 0)
+			return ksk_wd_fail(c, KSK_ELIMIT,
+			                   "a string, bytes or ext value over max_str %u "
+			                   "at offset %zu", d->lim.max_str, off);
+		r.max_container = d->lim.max_container;
+		if (ksk_wire_guard(p, left, &r, NULL) < 0)
+			return ksk_wd_fail(c, KSK_ELIMIT,
+			                   "an array or map over max_container %u at "
+			                   "offset %zu", d->lim.max_container, off);
+		return ksk_wd_fail(c, KSK_ELIMIT,
+		                   "nesting deeper than max_depth %u (+%u record "
+		                   "levels) at offset %zu",
+		                   d->vdepth, KSK_WIRE_RECORD_LEVELS, off);
+	}
+	return ksk_wd_fail(c, KSK_EMSGPACK,
+	                   "malformed or hostile msgpack at offset %zu", off);
+}
+
+ksk_err ksk_wire_decode(ksk_wire_dec *d, const uint8_t *payload, size_t len,
+                        uint32_t count, const ksk_batch **out, ksk_errinfo *ei)
+{
+	ksk_errinfo_clear(ei);
+	if (out)
+		*out = NULL;
+	if (!d || !out || (!payload && len))
+		return ksk_errinfo_set(ei, KSK_EINVAL, "null argument");
+	if (d->want_chunk > d->chunk) {
+		/* the last batch spilled over several chunks, all freed by the
+		 * reset: swap in an arena whose kept chunk is big enough. The
+		 * old batch dies here anyway. On failure keep the old one. */
+		ksk_arena *na;
+		if (ksk_arena_create(d->alloc, d->want_chunk, d->lim.max_arena,
+		                     &na) == KSK_OK) {
+			ksk_arena_destroy(d->arena);
+			d->arena = na;
+			d->chunk = d->want_chunk;
+		}
+	}
+	ksk_arena_reset(d->arena);
+	memset(&d->batch, 0, sizeof(d->batch));
+	d->cap_res = d->cap_spans = d->cap_logs = 0;
+
+	if (count > d->lim.max_records)
+		return ksk_errinfo_set(ei, KSK_ELIMIT,
+		                       "%u records over max_records %u", count,
+		                       d->lim.max_records);
+	if (count > len)
+		return ksk_errinfo_set(ei, KSK_ECOUNT,
+		                       "count %u but the payload has only %zu bytes",
+		                       count, len);
+
+	ksk_wd c;
+	memset(&c, 0, sizeof(c));
+	c.d = d;
+	c.ar = d->arena;
+	c.ei = ei;
+	c.max_str = d->lim.max_str;
+	c.max_attrs = d->lim.max_attrs;
+	c.vdepth = d->vdepth;
+	const size_t max_objs = d->lim.max_arena / sizeof(msgpack_object);
+
+	size_t off = 0;
+	ksk_err rc = KSK_OK;
+	for (uint32_t i = 0; i < count; i++) {
+		c.rec = i;
+		c.left = count - i;
+		c.rtype = NULL;
+		c.sub = NULL;
+		if (off == len) {
+			rc = ksk_errinfo_set(ei, KSK_ECOUNT,
+			                     "payload ends after %u records, count is %u",
+			                     i, count);
+			goto fail;
+		}
+		const uint8_t *p = payload + off;
+		uint64_t objs = 0;
+		long g = ksk_wire_guard(p, len - off, &d->glim, &objs);
+		if (g < 0) {
+			rc = ksk_wd_guard_fail(&c, p, len - off, off);
+			goto fail;
+		}
+		if (g == 0) {
+			rc = ksk_wd_fail(&c, KSK_EMSGPACK,
+			                 "truncated: payload ends inside the record "
+			                 "starting at offset %zu", off);
+			goto fail;
+		}
+		if (objs > max_objs) {
+			rc = ksk_wd_fail(&c, KSK_ELIMIT,
+			                 "%llu msgpack objects need more than max_arena "
+			                 "(%zu bytes)", (unsigned long long)objs,
+			                 d->lim.max_arena);
+			goto fail;
+		}
+		msgpack_zone_clear(&d->zone);
+		msgpack_object obj;
+		size_t moff = 0;
+		msgpack_unpack_return ur = msgpack_unpack((const char *)p, (size_t)g,
+		                                          &moff, &d->zone, &obj);
+		if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
+			rc = ksk_wd_fail(&c, KSK_ENOMEM, "msgpack-c out of memory");
+			goto fail;
+		}
+		if ((ur != MSGPACK_UNPACK_SUCCESS &&
+		     ur != MSGPACK_UNPACK_EXTRA_BYTES) || moff != (size_t)g) {
+			rc = ksk_wd_fail(&c, KSK_EMSGPACK,
+			                 "msgpack-c rejected the record at offset %zu "
+			                 "(code %d)", off, (int)ur);
+			goto fail;
+		}
+		rc = ksk_wd_record(&c, &obj);
+		if (rc != KSK_OK)
+			goto fail;
+		off += (size_t)g;
+	}
+	if (off != len) {
+		rc = ksk_errinfo_set(ei, KSK_ECOUNT,
+		                     "%zu bytes left after the %u records of count",
+		                     len - off, count);
+		goto fail;
+	}
+	msgpack_zone_clear(&d->zone);
+	size_t used = ksk_arena_used(d->arena);
+	if (used > d->chunk && d->chunk < KSK_WIRE_CHUNK_MAX) {
+		size_t want = d->chunk;
+		while (want < used + used / 8 && want < KSK_WIRE_CHUNK_MAX)
+			want *= 2;
+		if (d->lim.max_arena && want > d->lim.max_arena)
+			want = d->lim.max_arena;
+		d->want_chunk = want;
+	}
+	*out = &d->batch;
+	return KSK_OK;
+fail:
+	msgpack_zone_clear(&d->zone);
+	ksk_arena_reset(d->arena);
+	memset(&d->batch, 0, sizeof(d->batch));
+	return rc;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# bench.sh BUILD_DIR : runs every benchmark built in BUILD_DIR (Release) and
+# prints medians with the baseline beside each, as docs/BENCHMARKS.md shows.
+set -euo pipefail
+B="${1:-build/release}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== wire: encode+compress / decompress+decode vs zstd (in process) =="
+"$B/bin/bench_wire" --write-span-payload "$tmp/spans.msgpack" --write-log-payload "$tmp/logs.msgpack"
+
+if command -v zstd >/dev/null 2>&1; then
+  echo
+  echo "== the zstd CLI on the same payload bytes (zstd -b1: level 1, compress and decompress) =="
+  for f in spans logs; do
+    printf '%s: ' "$f"
+    # zstd -b prints its result on stderr, with carriage-return progress lines
+    zstd -b1 -i3 "$tmp/$f.msgpack" 2>&1 | tr '\r' '\n' | grep -E '^ *1#' | tail -n 1
+  done
+fi
+
+if [ -x "$B/bin/bench_ingest" ]; then
+  echo
+  echo "== collector ingest: real kiseki-collector on CPU 0, --fsync interval, ipc =="
+  "$B/bin/bench_ingest" "$B/bin/kiseki-collector" "${KSK_BENCH_FRAMES:-1000}" 1000 3
+fi
+
+if [ -x "$B/bin/bench_segment" ]; then
+  echo
+  echo "== collector store: bytes/span, trace by ID, search =="
+  "$B/bin/bench_segment" ${KSK_BENCH_SEGMENT_ARGS:-}
+fi
