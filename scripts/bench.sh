@@ -15,7 +15,7 @@ if command -v zstd >/dev/null 2>&1; then
   for f in spans logs; do
     printf '%s: ' "$f"
     # zstd -b prints its result on stderr, with carriage-return progress lines
-    zstd -b1 -i3 "$tmp/$f.msgpack" 2>&1 | tr '\r' '\n' | grep -E '^ *1#' | tail -n 1
+    zstd -b1 -i3 "$tmp/$f.msgpack" 2>&1 | tr '\r' '\n' | grep -E 'MB/s, .*MB/s' | tail -n 1
   done
 fi
 
