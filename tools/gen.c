@@ -282,6 +282,83 @@ ksk_err ksk_gen_batch(ksk_gen *g, ksk_wire_enc *enc, uint32_t n_spans,
 	return KSK_OK;
 }
 
+#define GEN_WIDE_MAX 2 * GEN_MAX_SERVICES
+
+/* A trace over `nsvc` distinct services, at most `max_spans` spans. */
+static ksk_err gen_trace_wide(ksk_gen *g, ksk_wire_enc *enc, uint32_t nsvc,
+                              uint32_t max_spans, uint64_t t0, uint32_t *emitted)
+{
+	uint8_t trace[16], ids[GEN_WIDE_MAX][8];
+	uint32_t svc[GEN_WIDE_MAX], order[GEN_MAX_SERVICES], servers[GEN_WIDE_MAX];
+	uint64_t st[GEN_WIDE_MAX], du[GEN_WIDE_MAX];
+	gen_id(g, trace, 16);
+	for (uint32_t i = 0; i < g->services; i++)
+		order[i] = i;
+	for (uint32_t i = 0; i < nsvc; i++) {
+		uint32_t j = i + gen_below(g, g->services - i);
+		uint32_t t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	svc[0] = order[0];
+	st[0] = t0;
+	du[0] = 10000000 + (uint64_t)gen_below(g, 400) * 1000000; /* 10..410 ms */
+	KSK_TRY(gen_span(g, enc, trace, NULL, ids[0], svc[0], KSK_KIND_SERVER, st[0], du[0]));
+	uint32_t n = 1, ns = 1;
+	servers[0] = 0;
+	for (uint32_t k = 1; k < nsvc && n + 2 <= max_spans; k++) {
+		uint32_t p = servers[gen_below(g, ns)];
+		uint64_t off = du[p] / 10 + gen_below(g, 1000) * (du[p] / 4000);
+		uint32_t c = n, s = n + 1;
+		svc[c] = svc[p];
+		st[c] = st[p] + off;
+		du[c] = (du[p] - off) / 2 + 1;
+		KSK_TRY(gen_span(g, enc, trace, ids[p], ids[c], svc[c], KSK_KIND_CLIENT, st[c], du[c]));
+		svc[s] = order[k];
+		st[s] = st[c] + 100000;
+		du[s] = du[c] > 200000 ? du[c] - 200000 : 1;
+		KSK_TRY(gen_span(g, enc, trace, ids[c], ids[s], svc[s], KSK_KIND_SERVER, st[s], du[s]));
+		servers[ns++] = s;
+		n += 2;
+	}
+	*emitted = n;
+	return KSK_OK;
+}
+
+ksk_err ksk_gen_batch_wide(ksk_gen *g, ksk_wire_enc *enc, uint32_t n_spans,
+                           uint32_t n_logs, uint64_t base_ns, uint32_t min_svcs,
+                           uint32_t max_svcs)
+{
+	if (min_svcs == 0 || min_svcs > max_svcs)
+		return KSK_EINVAL;
+	if (max_svcs > g->services)
+		max_svcs = g->services;
+	if (min_svcs > max_svcs)
+		min_svcs = max_svcs;
+	ksk_wire_enc_reset(enc);
+	ksk_arena_reset(g->arena);
+	KSK_TRY(gen_resources(g, enc));
+	uint32_t done = 0, logs = 0;
+	uint64_t t = base_ns;
+	while (done < n_spans) {
+		uint32_t nsvc = min_svcs + gen_below(g, max_svcs - min_svcs + 1);
+		uint32_t n;
+		KSK_TRY(gen_trace_wide(g, enc, nsvc, n_spans - done, t, &n));
+		done += n;
+		t += 1000000;
+		uint64_t want = (uint64_t)n_logs * done / (n_spans ? n_spans : 1);
+		while (logs < want) {
+			KSK_TRY(gen_log(g, enc, t));
+			logs++;
+		}
+	}
+	while (logs < n_logs) {
+		KSK_TRY(gen_log(g, enc, t));
+		logs++;
+	}
+	return KSK_OK;
+}
+
 size_t ksk_gen_log_line(ksk_gen *g, uint64_t time_ns, char *buf, size_t cap)
 {
 	time_t sec = (time_t)(time_ns / 1000000000ull);

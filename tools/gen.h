@@ -37,6 +37,20 @@ void ksk_gen_destroy(ksk_gen *g);
 ksk_err ksk_gen_batch(ksk_gen *g, ksk_wire_enc *enc, uint32_t n_spans,
                       uint32_t n_logs, uint64_t base_ns);
 
+/*! ksk_gen_batch_wide() : like ksk_gen_batch(), but every trace crosses
+ *  between `min_svcs` and `max_svcs` distinct services (capped at the
+ *  generator's service count): a root SERVER span, then for each further
+ *  service a CLIENT span under an already-reached service's SERVER span
+ *  and the SERVER span of the new service under it, so a trace has about
+ *  2 spans per service (5..50 services: ~55 spans on average). Each span
+ *  carries the same 10 attributes and 2 events as ksk_gen_batch(); logs
+ *  likewise. For the 10M-span segment benchmark.
+ *  @return : the encoder's error, if any; KSK_EINVAL when
+ *            min_svcs is 0 or greater than max_svcs. */
+ksk_err ksk_gen_batch_wide(ksk_gen *g, ksk_wire_enc *enc, uint32_t n_spans,
+                           uint32_t n_logs, uint64_t base_ns, uint32_t min_svcs,
+                           uint32_t max_svcs);
+
 /*! ksk_gen_log_line() : writes one realistic text log line (timestamp,
  *  level, service, message, trace_id= span_id= fields for most lines)
  *  of about 200 bytes, NUL-terminated, into `buf`.

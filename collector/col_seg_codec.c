@@ -1,0 +1,853 @@
+/*
+ * col_seg_codec.c : the record codec of sealed segments, and the hashes
+ * and filters the writer and reader share.
+ *
+ * Role: turn spans, logs, attribute values and resources into the compact
+ * transformed encoding of docs/STORAGE-segment.md ("Trace record", "Log
+ * record", "Values"), and back. Writer side: data in = records whose
+ * strings are interned (col_seg_int.h sg_istr), data out = bytes appended
+ * to ksk_bufs, one per stream or all into one. Reader side: data in =
+ * untrusted bytes (a block that passed its CRC may still be hostile),
+ * data out = records in a caller's arena.
+ *
+ * Encodings: unsigned varints (LEB128, at most 10 bytes), signed as
+ * zigzag; a string is a "code" varint: dictionary id << 1, or
+ * len << 1 | 1 with the bytes in the RAW stream; a double is a decimal
+ * exponent e (0..15) and the zigzag mantissa m when m / 10^e reproduces
+ * the exact bits, else 0xFF and the 8 raw bytes.
+ *
+ * Invariants (reader): every read is bounds-checked against its stream;
+ * a failure sets d->bad and later reads return zero; every count is
+ * checked against the bytes left in the stream its elements consume
+ * (>= 1 byte each) before anything is allocated, so allocation is bounded
+ * by the decompressed block size; dictionary ids are checked against the
+ * dictionary; value nesting is bounded (SG_MAX_DEPTH).
+ * No state, no globals (constant tables only).
+ */
+#include "col_seg_int.h"
+
+#include <stdio.h>
+
+#define SG_MAX_DEPTH 64
+
+/* ---- writer primitives --------------------------------------------------- */
+
+void sg_put_u8(ksk_buf *b, uint8_t v)
+{
+	if (b->len < b->cap) {
+		b->data[b->len++] = v;
+		return;
+	}
+	ksk_buf_append(b, &v, 1);
+}
+
+void sg_put_varint(ksk_buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+	while (v >= 0x80) {
+		tmp[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	tmp[n++] = (uint8_t)v;
+	if (b->cap - b->len >= n) {
+		memcpy(b->data + b->len, tmp, n);
+		b->len += n;
+		return;
+	}
+	ksk_buf_append(b, tmp, n);
+}
+
+void sg_put_raw(ksk_buf *b, const void *p, size_t n)
+{
+	if (n)
+		ksk_buf_append(b, p, n);
+}
+
+/* Moves entry k of a recent list to the front, or pushes `id`. */
+static void sg_recent_front(uint32_t *r, uint32_t *n, uint32_t k, uint32_t id)
+{
+	if (k == UINT32_MAX) {
+		k = *n < SG_RECENT ? (*n)++ : SG_RECENT - 1;
+	}
+	memmove(r + 1, r, k * sizeof(*r));
+	r[0] = id;
+}
+
+/* String code: tag in the low 2 bits: 0 dictionary id, 1 inline length
+ * (bytes in RAW), 2 position in the recent list. */
+void sg_enc_str(sg_enc *e, int stream, ksk_str s)
+{
+	if (s.len == 0) {
+		sg_put_varint(e->st[stream], 1);
+		return;
+	}
+	const sg_istr *is = sg_istr_of(s);
+	if (is->id != UINT32_MAX) {
+		if (stream != SG_S_KEY) {
+			for (uint32_t k = 0; k < e->n_recent; k++)
+				if (e->recent[k] == is->id) {
+					sg_put_varint(e->st[stream], ((uint64_t)k << 2) | 2);
+					sg_recent_front(e->recent, &e->n_recent, k, is->id);
+					return;
+				}
+			sg_recent_front(e->recent, &e->n_recent, UINT32_MAX, is->id);
+		}
+		sg_put_varint(e->st[stream], (uint64_t)is->id << 2);
+		return;
+	}
+	sg_put_varint(e->st[stream], ((uint64_t)s.len << 2) | 1);
+	sg_put_raw(e->st[SG_S_RAW], s.ptr, s.len);
+}
+
+static const double sg_p10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+static void sg_enc_double(ksk_buf *b, double d)
+{
+	for (int e = 0; e <= 9; e++) {
+		double m = d * sg_p10[e];
+		if (!(m < 9.0e15 && m > -9.0e15))
+			break; /* also NaN */
+		/* round half away from zero; any error just fails the check */
+		int64_t mi = m >= 0 ? (int64_t)(m + 0.5) : -(int64_t)(-m + 0.5);
+		double back = (double)mi / sg_p10[e];
+		if (memcmp(&back, &d, sizeof(d)) == 0) {
+			sg_put_u8(b, (uint8_t)e);
+			sg_put_varint(b, sg_zigzag(mi));
+			return;
+		}
+	}
+	uint8_t raw[8];
+	uint64_t bits;
+	memcpy(&bits, &d, 8);
+	sg_put_le64(raw, bits);
+	sg_put_u8(b, 0xFF);
+	sg_put_raw(b, raw, 8);
+}
+
+void sg_enc_value(sg_enc *e, const ksk_value *v)
+{
+	switch (v->type) {
+	case KSK_VAL_STR:
+	case KSK_VAL_BYTES:
+		sg_put_u8(e->st[SG_S_VT], (uint8_t)v->type);
+		sg_enc_str(e, SG_S_VS, v->u.s);
+		return;
+	case KSK_VAL_BOOL:
+		sg_put_u8(e->st[SG_S_VT], (uint8_t)(KSK_VAL_BOOL | (v->u.b ? 0x10 : 0)));
+		return;
+	case KSK_VAL_INT:
+		sg_put_u8(e->st[SG_S_VT], KSK_VAL_INT);
+		sg_put_varint(e->st[SG_S_VI], sg_zigzag(v->u.i));
+		return;
+	case KSK_VAL_DOUBLE:
+		sg_put_u8(e->st[SG_S_VT], KSK_VAL_DOUBLE);
+		sg_enc_double(e->st[SG_S_VD], v->u.d);
+		return;
+	case KSK_VAL_ARRAY:
+		sg_put_u8(e->st[SG_S_VT], KSK_VAL_ARRAY);
+		sg_put_varint(e->st[SG_S_VI], v->u.arr.n);
+		for (uint32_t i = 0; i < v->u.arr.n; i++)
+			sg_enc_value(e, &v->u.arr.items[i]);
+		return;
+	case KSK_VAL_KVLIST:
+		sg_put_u8(e->st[SG_S_VT], KSK_VAL_KVLIST);
+		sg_enc_attrs(e, v->u.kv.items, v->u.kv.n);
+		return;
+	case KSK_VAL_EMPTY:
+	default:
+		sg_put_u8(e->st[SG_S_VT], KSK_VAL_EMPTY);
+		return;
+	}
+}
+
+void sg_enc_attrs(sg_enc *e, const ksk_attr *a, uint32_t n)
+{
+	sg_put_varint(e->st[SG_S_NATTR], n);
+	for (uint32_t i = 0; i < n; i++) {
+		sg_enc_str(e, SG_S_KEY, a[i].key);
+		sg_enc_value(e, &a[i].value);
+	}
+}
+
+/* extra-field bits of a span (in MISC after the kind byte says "extra") */
+#define SG_SX_STATUS_MSG 0x01u
+#define SG_SX_TRACE_STATE 0x02u
+#define SG_SX_DROP_ATTRS 0x04u
+#define SG_SX_DROP_EVENTS 0x08u
+#define SG_SX_DROP_LINKS 0x10u
+#define SG_SX_LINKS 0x20u
+
+/* Times (docs: "Span times"): start is relative to the parent's start
+ * when the parent was encoded earlier in the trace (spans are sorted by
+ * start, so the delta is >= 0), else to the trace base; a SERVER span under
+ * a CLIENT span stores the difference of their durations (RPC pairs nest
+ * tightly), others their duration; event times are deltas from the
+ * previous event (the first from the span start). */
+static bool sg_rpc_pair(const ksk_span *s, const ksk_span *ps)
+{
+	return ps && s->kind == KSK_KIND_SERVER && ps->kind == KSK_KIND_CLIENT;
+}
+
+void sg_enc_span(sg_enc *e, const ksk_span *s, uint64_t base, uint32_t parent,
+                 uint32_t n_spans, uint32_t res, const ksk_span *ps)
+{
+	uint8_t x = 0;
+	if (s->status_msg.len)
+		x |= SG_SX_STATUS_MSG;
+	if (s->trace_state.len)
+		x |= SG_SX_TRACE_STATE;
+	if (s->dropped_attrs)
+		x |= SG_SX_DROP_ATTRS;
+	if (s->dropped_events)
+		x |= SG_SX_DROP_EVENTS;
+	if (s->dropped_links)
+		x |= SG_SX_DROP_LINKS;
+	if (s->n_links)
+		x |= SG_SX_LINKS;
+	sg_put_raw(e->st[SG_S_ID], s->span_id, KSK_SPAN_ID_LEN);
+	if (parent == SG_PARENT_NONE)
+		sg_put_varint(e->st[SG_S_PARENT], 0);
+	else if (parent == SG_PARENT_EXT) {
+		sg_put_varint(e->st[SG_S_PARENT], (uint64_t)n_spans + 1);
+		sg_put_raw(e->st[SG_S_XID], s->parent_id, KSK_SPAN_ID_LEN);
+	} else
+		sg_put_varint(e->st[SG_S_PARENT], (uint64_t)parent + 1);
+	sg_enc_str(e, SG_S_NAME, s->name);
+	sg_put_u8(e->st[SG_S_KIND], (uint8_t)((unsigned)s->kind | (unsigned)s->status << 3 |
+	                                      (x ? 0x20u : 0u)));
+	uint64_t dur = s->end_ns - s->start_ns;
+	sg_put_varint(e->st[SG_S_START], s->start_ns - (ps ? ps->start_ns : base));
+	if (sg_rpc_pair(s, ps))
+		sg_put_varint(e->st[SG_S_DUR], sg_zigzag((int64_t)((ps->end_ns - ps->start_ns) - dur)));
+	else
+		sg_put_varint(e->st[SG_S_DUR], dur);
+	sg_put_varint(e->st[SG_S_RES], res);
+	sg_put_varint(e->st[SG_S_MISC], s->flags);
+	sg_enc_str(e, SG_S_MISC, s->scope_name);
+	sg_enc_str(e, SG_S_MISC, s->scope_version);
+	if (x) {
+		sg_put_u8(e->st[SG_S_MISC], x);
+		if (x & SG_SX_STATUS_MSG)
+			sg_enc_str(e, SG_S_MISC, s->status_msg);
+		if (x & SG_SX_TRACE_STATE)
+			sg_enc_str(e, SG_S_MISC, s->trace_state);
+		if (x & SG_SX_DROP_ATTRS)
+			sg_put_varint(e->st[SG_S_MISC], s->dropped_attrs);
+		if (x & SG_SX_DROP_EVENTS)
+			sg_put_varint(e->st[SG_S_MISC], s->dropped_events);
+		if (x & SG_SX_DROP_LINKS)
+			sg_put_varint(e->st[SG_S_MISC], s->dropped_links);
+	}
+	sg_enc_attrs(e, s->attrs, s->n_attrs);
+	sg_put_varint(e->st[SG_S_EV], s->n_events);
+	uint64_t tprev = s->start_ns;
+	for (uint32_t i = 0; i < s->n_events; i++) {
+		const ksk_event *ev = &s->events[i];
+		sg_put_varint(e->st[SG_S_EVT], sg_zigzag((int64_t)(ev->time_ns - tprev)));
+		tprev = ev->time_ns;
+		sg_enc_str(e, SG_S_EVNAME, ev->name);
+		sg_enc_attrs(e, ev->attrs, ev->n_attrs);
+		sg_put_varint(e->st[SG_S_EV], ev->dropped_attrs);
+	}
+	if (x & SG_SX_LINKS) {
+		sg_put_varint(e->st[SG_S_MISC], s->n_links);
+		for (uint32_t i = 0; i < s->n_links; i++) {
+			const ksk_link *l = &s->links[i];
+			bool same = memcmp(l->trace_id, s->trace_id, KSK_TRACE_ID_LEN) == 0;
+			sg_put_u8(e->st[SG_S_MISC], same ? 1 : 0);
+			if (!same)
+				sg_put_raw(e->st[SG_S_XID], l->trace_id, KSK_TRACE_ID_LEN);
+			sg_put_raw(e->st[SG_S_XID], l->span_id, KSK_SPAN_ID_LEN);
+			sg_enc_str(e, SG_S_MISC, l->trace_state);
+			sg_put_varint(e->st[SG_S_MISC], l->flags);
+			sg_enc_attrs(e, l->attrs, l->n_attrs);
+			sg_put_varint(e->st[SG_S_MISC], l->dropped_attrs);
+		}
+	}
+}
+
+void sg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
+                uint32_t res, uint32_t trace_ord)
+{
+	ksk_buf *b = e->st[0];
+	uint8_t fl = 0;
+	sg_enc_reset(e);
+	if (l->time_ns == 0)
+		fl |= SG_LF_TIME0;
+	if (l->has_trace)
+		fl |= SG_LF_TRACE;
+	if (l->has_span)
+		fl |= SG_LF_SPAN;
+	if (l->severity_text.len)
+		fl |= SG_LF_SEVTEXT;
+	if (l->event_name.len)
+		fl |= SG_LF_EVNAME;
+	if (l->scope_name.len || l->scope_version.len)
+		fl |= SG_LF_SCOPE;
+	if (l->dropped_attrs)
+		fl |= SG_LF_DROPPED;
+	sg_put_u8(b, fl);
+	sg_put_varint(b, eff - base);
+	sg_put_varint(b, sg_zigzag((int64_t)(l->observed_ns - eff)));
+	sg_put_u8(b, l->severity);
+	sg_put_varint(b, res);
+	if (fl & SG_LF_TRACE)
+		sg_put_varint(b, trace_ord);
+	if (fl & SG_LF_SPAN)
+		sg_put_raw(b, l->span_id, KSK_SPAN_ID_LEN);
+	if (fl & SG_LF_SEVTEXT)
+		sg_enc_str(e, 0, l->severity_text);
+	sg_enc_value(e, &l->body);
+	sg_enc_attrs(e, l->attrs, l->n_attrs);
+	sg_put_varint(b, l->flags);
+	if (fl & SG_LF_EVNAME)
+		sg_enc_str(e, 0, l->event_name);
+	if (fl & SG_LF_SCOPE) {
+		sg_enc_str(e, 0, l->scope_name);
+		sg_enc_str(e, 0, l->scope_version);
+	}
+	if (fl & SG_LF_DROPPED)
+		sg_put_varint(b, l->dropped_attrs);
+}
+
+/* ---- reader primitives --------------------------------------------------- */
+
+void sg_dec_fail(sg_dec *d, const char *why)
+{
+	if (!d->bad) {
+		d->bad = true;
+		d->why = why;
+	}
+}
+
+uint8_t sg_get_u8(sg_dec *d, sg_rd *r)
+{
+	if (d->bad || r->p >= r->end) {
+		sg_dec_fail(d, "truncated field");
+		return 0;
+	}
+	return *r->p++;
+}
+
+uint64_t sg_get_varint(sg_dec *d, sg_rd *r)
+{
+	uint64_t v = 0;
+	if (d->bad)
+		return 0;
+	for (unsigned shift = 0; shift < 70; shift += 7) {
+		if (r->p >= r->end) {
+			sg_dec_fail(d, "truncated varint");
+			return 0;
+		}
+		uint8_t c = *r->p++;
+		if (shift == 63 && c > 1) {
+			sg_dec_fail(d, "varint overflow");
+			return 0;
+		}
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+	}
+	sg_dec_fail(d, "varint too long");
+	return 0;
+}
+
+const uint8_t *sg_get_raw(sg_dec *d, sg_rd *r, size_t n)
+{
+	if (d->bad || sg_rd_left(r) < n) {
+		sg_dec_fail(d, "truncated bytes");
+		return NULL;
+	}
+	const uint8_t *p = r->p;
+	r->p += n;
+	return p;
+}
+
+static void *sg_dec_alloc(sg_dec *d, size_t n, size_t size)
+{
+	if (d->bad)
+		return NULL;
+	if (n == 0)
+		return NULL;
+	void *p = ksk_arena_calloc(d->a, n, size);
+	if (!p) {
+		d->nomem = true;
+		sg_dec_fail(d, "out of memory");
+	}
+	return p;
+}
+
+ksk_str sg_dec_str(sg_dec *d, int stream)
+{
+	ksk_str s = {NULL, 0};
+	uint64_t c = sg_get_varint(d, d->rs[stream]);
+	if (d->bad)
+		return s;
+	const uint8_t *p;
+	size_t len;
+	bool copy;
+	if ((c & 3) == 1) {
+		len = (size_t)(c >> 2);
+		if (len > UINT32_MAX) {
+			sg_dec_fail(d, "string too long");
+			return s;
+		}
+		p = sg_get_raw(d, d->rs[SG_S_RAW], len);
+		copy = d->copy_inline;
+	} else {
+		uint64_t id = c >> 2;
+		if ((c & 3) == 3 || (stream == SG_S_KEY && (c & 3) == 2)) {
+			sg_dec_fail(d, "bad string code");
+			return s;
+		}
+		if ((c & 3) == 2) {
+			if (id >= d->n_recent) {
+				sg_dec_fail(d, "recent string out of range");
+				return s;
+			}
+			uint32_t k = (uint32_t)id;
+			id = d->recent[k];
+			sg_recent_front(d->recent, &d->n_recent, k, (uint32_t)id);
+		} else if (id < d->dict->n && stream != SG_S_KEY)
+			sg_recent_front(d->recent, &d->n_recent, UINT32_MAX, (uint32_t)id);
+		if (id >= d->dict->n) {
+			sg_dec_fail(d, "dictionary id out of range");
+			return s;
+		}
+		p = d->dict->bytes + d->dict->off[id];
+		len = d->dict->off[id + 1] - d->dict->off[id];
+		copy = d->copy_dict;
+	}
+	if (d->bad || len == 0)
+		return s;
+	if (copy) {
+		char *q = ksk_arena_memdup(d->a, p, len);
+		if (!q) {
+			d->nomem = true;
+			sg_dec_fail(d, "out of memory");
+			return s;
+		}
+		s.ptr = q;
+	} else
+		s.ptr = (const char *)p;
+	s.len = (uint32_t)len;
+	return s;
+}
+
+static double sg_dec_double(sg_dec *d, sg_rd *r)
+{
+	uint8_t e = sg_get_u8(d, r);
+	if (e == 0xFF) {
+		const uint8_t *p = sg_get_raw(d, r, 8);
+		if (!p)
+			return 0;
+		uint64_t bits = sg_le64(p);
+		double v;
+		memcpy(&v, &bits, 8);
+		return v;
+	}
+	if (e > 15) {
+		sg_dec_fail(d, "bad double exponent");
+		return 0;
+	}
+	int64_t m = sg_unzigzag(sg_get_varint(d, r));
+	return (double)m / sg_p10[e];
+}
+
+void sg_dec_value(sg_dec *d, ksk_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	uint8_t t = sg_get_u8(d, d->rs[SG_S_VT]);
+	if (d->bad)
+		return;
+	switch (t & 0x0f) {
+	case KSK_VAL_EMPTY:
+		v->type = KSK_VAL_EMPTY;
+		break;
+	case KSK_VAL_STR:
+	case KSK_VAL_BYTES:
+		v->type = (ksk_val_type)(t & 0x0f);
+		v->u.s = sg_dec_str(d, SG_S_VS);
+		break;
+	case KSK_VAL_BOOL:
+		v->type = KSK_VAL_BOOL;
+		v->u.b = (t & 0x10) != 0;
+		break;
+	case KSK_VAL_INT:
+		v->type = KSK_VAL_INT;
+		v->u.i = sg_unzigzag(sg_get_varint(d, d->rs[SG_S_VI]));
+		break;
+	case KSK_VAL_DOUBLE:
+		v->type = KSK_VAL_DOUBLE;
+		v->u.d = sg_dec_double(d, d->rs[SG_S_VD]);
+		break;
+	case KSK_VAL_ARRAY: {
+		v->type = KSK_VAL_ARRAY;
+		uint64_t n = sg_get_varint(d, d->rs[SG_S_VI]);
+		if (d->bad)
+			return;
+		if (n > sg_rd_left(d->rs[SG_S_VT])) {
+			sg_dec_fail(d, "array count past the data");
+			return;
+		}
+		if (++d->depth > SG_MAX_DEPTH) {
+			sg_dec_fail(d, "values nested too deep");
+			return;
+		}
+		ksk_value *items = sg_dec_alloc(d, n, sizeof(*items));
+		for (uint64_t i = 0; i < n && !d->bad; i++)
+			sg_dec_value(d, &items[i]);
+		d->depth--;
+		v->u.arr.items = items;
+		v->u.arr.n = d->bad ? 0 : (uint32_t)n;
+		break;
+	}
+	case KSK_VAL_KVLIST: {
+		v->type = KSK_VAL_KVLIST;
+		if (++d->depth > SG_MAX_DEPTH) {
+			sg_dec_fail(d, "values nested too deep");
+			return;
+		}
+		uint32_t n = 0;
+		v->u.kv.items = sg_dec_attrs(d, &n);
+		v->u.kv.n = n;
+		d->depth--;
+		break;
+	}
+	default:
+		sg_dec_fail(d, "unknown value type");
+		break;
+	}
+	if (!d->bad && (t & 0xf0) && (t & 0x0f) != KSK_VAL_BOOL)
+		sg_dec_fail(d, "bad value type bits");
+}
+
+ksk_attr *sg_dec_attrs(sg_dec *d, uint32_t *n_out)
+{
+	*n_out = 0;
+	uint64_t n = sg_get_varint(d, d->rs[SG_S_NATTR]);
+	if (d->bad || n == 0)
+		return NULL;
+	if (n > sg_rd_left(d->rs[SG_S_KEY])) {
+		sg_dec_fail(d, "attribute count past the data");
+		return NULL;
+	}
+	ksk_attr *a = sg_dec_alloc(d, n, sizeof(*a));
+	for (uint64_t i = 0; i < n && !d->bad; i++) {
+		a[i].key = sg_dec_str(d, SG_S_KEY);
+		sg_dec_value(d, &a[i].value);
+	}
+	if (d->bad)
+		return NULL;
+	*n_out = (uint32_t)n;
+	return a;
+}
+
+static uint32_t sg_get_u32v(sg_dec *d, sg_rd *r)
+{
+	uint64_t v = sg_get_varint(d, r);
+	if (v > UINT32_MAX) {
+		sg_dec_fail(d, "count over 32 bits");
+		return 0;
+	}
+	return (uint32_t)v;
+}
+
+void sg_dec_span(sg_dec *d, ksk_span *s, const uint8_t tid[16], uint64_t base,
+                 uint32_t n_spans, uint32_t *parent, const ksk_span *done, uint32_t i_self)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->trace_id, tid, KSK_TRACE_ID_LEN);
+	*parent = SG_PARENT_NONE;
+	const uint8_t *id = sg_get_raw(d, d->rs[SG_S_ID], KSK_SPAN_ID_LEN);
+	if (id)
+		memcpy(s->span_id, id, KSK_SPAN_ID_LEN);
+	uint64_t pc = sg_get_varint(d, d->rs[SG_S_PARENT]);
+	if (pc == (uint64_t)n_spans + 1) {
+		const uint8_t *p = sg_get_raw(d, d->rs[SG_S_XID], KSK_SPAN_ID_LEN);
+		if (p)
+			memcpy(s->parent_id, p, KSK_SPAN_ID_LEN);
+		s->has_parent = true;
+		*parent = SG_PARENT_EXT;
+	} else if (pc > n_spans + 1ull) {
+		sg_dec_fail(d, "parent index out of range");
+	} else if (pc > 0) {
+		*parent = (uint32_t)(pc - 1);
+		s->has_parent = true;
+	}
+	s->name = sg_dec_str(d, SG_S_NAME);
+	uint8_t k = sg_get_u8(d, d->rs[SG_S_KIND]);
+	if ((k & 7) > KSK_KIND_CONSUMER || ((k >> 3) & 3) > KSK_STATUS_ERROR || (k & 0xC0))
+		sg_dec_fail(d, "bad kind/status byte");
+	s->kind = (ksk_span_kind)(k & 7);
+	s->status = (ksk_status_code)((k >> 3) & 3);
+	const ksk_span *ps = *parent < i_self ? &done[*parent] : NULL;
+	uint64_t from = ps ? ps->start_ns : base;
+	uint64_t st = sg_get_varint(d, d->rs[SG_S_START]);
+	uint64_t du = sg_get_varint(d, d->rs[SG_S_DUR]);
+	if (sg_rpc_pair(s, ps)) {
+		int64_t diff = sg_unzigzag(du);
+		du = (ps->end_ns - ps->start_ns) - (uint64_t)diff;
+	}
+	if (st > UINT64_MAX - from || du > UINT64_MAX - from - st)
+		sg_dec_fail(d, "span time overflows");
+	s->start_ns = from + st;
+	s->end_ns = s->start_ns + du;
+	s->resource = sg_get_u32v(d, d->rs[SG_S_RES]);
+	s->flags = sg_get_u32v(d, d->rs[SG_S_MISC]);
+	s->scope_name = sg_dec_str(d, SG_S_MISC);
+	s->scope_version = sg_dec_str(d, SG_S_MISC);
+	uint8_t x = 0;
+	if (k & 0x20) {
+		x = sg_get_u8(d, d->rs[SG_S_MISC]);
+		if (x & SG_SX_STATUS_MSG)
+			s->status_msg = sg_dec_str(d, SG_S_MISC);
+		if (x & SG_SX_TRACE_STATE)
+			s->trace_state = sg_dec_str(d, SG_S_MISC);
+		if (x & SG_SX_DROP_ATTRS)
+			s->dropped_attrs = sg_get_u32v(d, d->rs[SG_S_MISC]);
+		if (x & SG_SX_DROP_EVENTS)
+			s->dropped_events = sg_get_u32v(d, d->rs[SG_S_MISC]);
+		if (x & SG_SX_DROP_LINKS)
+			s->dropped_links = sg_get_u32v(d, d->rs[SG_S_MISC]);
+	}
+	s->attrs = sg_dec_attrs(d, &s->n_attrs);
+	uint64_t ne = sg_get_varint(d, d->rs[SG_S_EV]);
+	if (!d->bad && ne > sg_rd_left(d->rs[SG_S_EVNAME]))
+		sg_dec_fail(d, "event count past the data");
+	if (!d->bad && ne) {
+		s->events = sg_dec_alloc(d, ne, sizeof(ksk_event));
+		uint64_t tprev = s->start_ns;
+		for (uint64_t i = 0; i < ne && !d->bad; i++) {
+			ksk_event *ev = &s->events[i];
+			int64_t dt = sg_unzigzag(sg_get_varint(d, d->rs[SG_S_EVT]));
+			ev->time_ns = tprev + (uint64_t)dt;
+			tprev = ev->time_ns;
+			ev->name = sg_dec_str(d, SG_S_EVNAME);
+			ev->attrs = sg_dec_attrs(d, &ev->n_attrs);
+			ev->dropped_attrs = sg_get_u32v(d, d->rs[SG_S_EV]);
+		}
+		if (!d->bad)
+			s->n_events = (uint32_t)ne;
+	}
+	if (x & SG_SX_LINKS) {
+		uint64_t nl = sg_get_varint(d, d->rs[SG_S_MISC]);
+		if (!d->bad && nl > sg_rd_left(d->rs[SG_S_XID]) / KSK_SPAN_ID_LEN)
+			sg_dec_fail(d, "link count past the data");
+		if (!d->bad && nl) {
+			s->links = sg_dec_alloc(d, nl, sizeof(ksk_link));
+			for (uint64_t i = 0; i < nl && !d->bad; i++) {
+				ksk_link *l = &s->links[i];
+				uint8_t same = sg_get_u8(d, d->rs[SG_S_MISC]);
+				if (same > 1)
+					sg_dec_fail(d, "bad link flag");
+				const uint8_t *t = same ? tid : sg_get_raw(d, d->rs[SG_S_XID], KSK_TRACE_ID_LEN);
+				if (t)
+					memcpy(l->trace_id, t, KSK_TRACE_ID_LEN);
+				const uint8_t *sp = sg_get_raw(d, d->rs[SG_S_XID], KSK_SPAN_ID_LEN);
+				if (sp)
+					memcpy(l->span_id, sp, KSK_SPAN_ID_LEN);
+				l->trace_state = sg_dec_str(d, SG_S_MISC);
+				l->flags = sg_get_u32v(d, d->rs[SG_S_MISC]);
+				l->attrs = sg_dec_attrs(d, &l->n_attrs);
+				l->dropped_attrs = sg_get_u32v(d, d->rs[SG_S_MISC]);
+			}
+			if (!d->bad)
+				s->n_links = (uint32_t)nl;
+		}
+	}
+}
+
+void sg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base)
+{
+	sg_rd *r = d->rs[0];
+	memset(h, 0, sizeof(*h));
+	sg_dec_reset(d);
+	h->fl = sg_get_u8(d, r);
+	if (h->fl & 0x80)
+		sg_dec_fail(d, "bad log flags");
+	uint64_t dt = sg_get_varint(d, r);
+	if (dt > UINT64_MAX - base)
+		sg_dec_fail(d, "log time overflows");
+	h->eff = base + dt;
+	h->observed_ns = h->eff + (uint64_t)sg_unzigzag(sg_get_varint(d, r));
+	h->time_ns = (h->fl & SG_LF_TIME0) ? 0 : h->eff;
+	h->severity = sg_get_u8(d, r);
+	if (h->severity > 24)
+		sg_dec_fail(d, "bad severity");
+	h->res = sg_get_u32v(d, r);
+	if (h->fl & SG_LF_TRACE)
+		h->trace_ord = sg_get_u32v(d, r);
+}
+
+void sg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
+{
+	sg_rd *r = d->rs[0];
+	memset(l, 0, sizeof(*l));
+	l->time_ns = h->time_ns;
+	l->observed_ns = h->observed_ns;
+	l->severity = h->severity;
+	l->has_trace = (h->fl & SG_LF_TRACE) != 0;
+	if (h->fl & SG_LF_SPAN) {
+		const uint8_t *p = sg_get_raw(d, r, KSK_SPAN_ID_LEN);
+		if (p)
+			memcpy(l->span_id, p, KSK_SPAN_ID_LEN);
+		l->has_span = true;
+	}
+	if (h->fl & SG_LF_SEVTEXT)
+		l->severity_text = sg_dec_str(d, 0);
+	sg_dec_value(d, &l->body);
+	l->attrs = sg_dec_attrs(d, &l->n_attrs);
+	l->flags = sg_get_u32v(d, r);
+	if (h->fl & SG_LF_EVNAME)
+		l->event_name = sg_dec_str(d, 0);
+	if (h->fl & SG_LF_SCOPE) {
+		l->scope_name = sg_dec_str(d, 0);
+		l->scope_version = sg_dec_str(d, 0);
+	}
+	if (h->fl & SG_LF_DROPPED)
+		l->dropped_attrs = sg_get_u32v(d, r);
+}
+
+/* ---- hashing and filters ------------------------------------------------- */
+
+uint64_t sg_hash_feed(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	while (n >= 8) {
+		uint64_t w;
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+		h ^= h >> 29;
+		s += 8;
+		n -= 8;
+	}
+	uint64_t w = 0;
+	for (size_t i = 0; i < n; i++)
+		w |= (uint64_t)s[i] << (8 * i);
+	h = (h ^ w ^ ((uint64_t)n << 59)) * 0xC2B2AE3D27D4EB4Full;
+	h ^= h >> 31;
+	return h;
+}
+
+uint64_t sg_hash(const void *p, size_t n)
+{
+	return sg_hash_end(sg_hash_feed(SG_HASH_SEED, p, n));
+}
+
+int sg_value_text(const ksk_value *v, char *buf, const char **txt)
+{
+	switch (v->type) {
+	case KSK_VAL_STR:
+		*txt = v->u.s.ptr ? v->u.s.ptr : "";
+		return (int)v->u.s.len;
+	case KSK_VAL_BOOL:
+		*txt = v->u.b ? "true" : "false";
+		return v->u.b ? 4 : 5;
+	case KSK_VAL_INT: {
+		/* decimal, fast path without printf */
+		char tmp[24];
+		int n = 0;
+		uint64_t u = v->u.i < 0 ? 0 - (uint64_t)v->u.i : (uint64_t)v->u.i;
+		do {
+			tmp[n++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		int o = 0;
+		if (v->u.i < 0)
+			buf[o++] = '-';
+		while (n)
+			buf[o++] = tmp[--n];
+		*txt = buf;
+		return o;
+	}
+	default:
+		return -1;
+	}
+}
+
+uint64_t sg_item_op(ksk_str svc, ksk_str name, int kind)
+{
+	uint8_t k = (uint8_t)kind;
+	uint64_t h = sg_hash_feed(SG_HASH_SEED, "op:", 3);
+	h = sg_hash_feed(h, svc.ptr, svc.len);
+	h = sg_hash_feed(h, "/", 1);
+	h = sg_hash_feed(h, name.ptr, name.len);
+	h = sg_hash_feed(h, &k, 1);
+	return sg_hash_end(h);
+}
+
+uint64_t sg_item_attr(ksk_str key, const char *val, size_t vlen)
+{
+	uint64_t h = sg_hash_feed(SG_HASH_SEED, "a:", 2);
+	h = sg_hash_feed(h, key.ptr, key.len);
+	h = sg_hash_feed(h, "=", 1);
+	h = sg_hash_feed(h, val, vlen);
+	return sg_hash_end(h);
+}
+
+uint64_t sg_item_attr_key(ksk_str key)
+{
+	uint64_t h = sg_hash_feed(SG_HASH_SEED, "d:", 2);
+	h = sg_hash_feed(h, key.ptr, key.len);
+	return sg_hash_end(h);
+}
+
+void sg_bloom_add(uint8_t *bits, uint32_t words, uint64_t h)
+{
+	uint64_t nbits = (uint64_t)words * 64;
+	uint64_t a = h, b = sg_mix64(h ^ 0x5851f42d4c957f2dull) | 1;
+	for (int i = 0; i < SG_SUM_K; i++) {
+		uint64_t bit = (a + (uint64_t)i * b) % nbits;
+		bits[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+	}
+}
+
+bool sg_bloom_test(const uint8_t *bits, uint32_t words, uint64_t h)
+{
+	if (words == 0)
+		return false;
+	uint64_t nbits = (uint64_t)words * 64;
+	uint64_t a = h, b = sg_mix64(h ^ 0x5851f42d4c957f2dull) | 1;
+	for (int i = 0; i < SG_SUM_K; i++) {
+		uint64_t bit = (a + (uint64_t)i * b) % nbits;
+		if (!(bits[bit >> 3] & (1u << (bit & 7))))
+			return false;
+	}
+	return true;
+}
+
+uint64_t sg_trace_hash(const uint8_t tid[16])
+{
+	return sg_hash(tid, 16);
+}
+
+void sg_tfilter_add(uint8_t *bits, uint32_t blocks, uint64_t h)
+{
+	uint64_t blk = ((h >> 32) * (uint64_t)blocks) >> 32;
+	uint8_t *b = bits + blk * 64;
+	uint64_t g = sg_mix64(h);
+	uint32_t p = (uint32_t)g & 511, step = (uint32_t)(g >> 9) | 1;
+	for (int i = 0; i < SG_TF_K; i++) {
+		uint32_t bit = (p + (uint32_t)i * step) & 511;
+		b[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+	}
+}
+
+bool sg_tfilter_test(const uint8_t *bits, uint32_t blocks, uint64_t h)
+{
+	if (blocks == 0)
+		return false;
+	uint64_t blk = ((h >> 32) * (uint64_t)blocks) >> 32;
+	const uint8_t *b = bits + blk * 64;
+	uint64_t g = sg_mix64(h);
+	uint32_t p = (uint32_t)g & 511, step = (uint32_t)(g >> 9) | 1;
+	for (int i = 0; i < SG_TF_K; i++) {
+		uint32_t bit = (p + (uint32_t)i * step) & 511;
+		if (!(b[bit >> 3] & (1u << (bit & 7))))
+			return false;
+	}
+	return true;
+}
