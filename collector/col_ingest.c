@@ -5,8 +5,9 @@
  * bytes: NNG_OPT_RECVMAXSZ is set, since NNG 1.5's default is unlimited).
  * Data out: one ack message per frame; stored batches in the col_store.
  *
- * Each worker thread loops: receive on its context (aio, waited) -> check
- * -> decode -> append -> send the ack. Ack outcomes:
+ * Transport: col_rep (an NNG REP socket with one context per worker
+ * thread). Per frame, on a worker: check -> decode -> append -> ack.
+ * Ack outcomes:
  *   rejected : the frame or a record is invalid (code + message); the
  *              agent dead-letters it and never resends it.
  *   busy     : the store could not make it durable (I/O error, sealing
@@ -24,17 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-
+#include "col_rep.h"
 #include "kiseki/ack.h"
 
+/* what each worker owns */
 typedef struct col_worker {
-	struct col_ingest *in;  /* owner */
-	pthread_t thread;
-	int started;
-	nng_ctx ctx;
-	nng_aio *aio;
+	struct col_ingest *in;
 	ksk_frame_dec *fdec;
 	ksk_wire_dec *wdec;
 } col_worker;
@@ -42,11 +38,7 @@ typedef struct col_worker {
 struct col_ingest {
 	col_store *store;       /* borrowed */
 	col_ingest_opts opts;
-	nng_socket sock;
-	nng_listener listener;
-	char url[256];
-	col_worker *workers;
-	uint32_t n_workers;
+	col_rep *rep;
 	pthread_mutex_t mu;     /* guards stats */
 	col_ingest_stats stats;
 };
@@ -136,57 +128,42 @@ static void col_ingest_handle(col_worker *w, const uint8_t *buf, size_t len,
 	*batch_out = b;
 }
 
-static void *col_worker_main(void *arg)
+static void *col_worker_init(void *ctx)
 {
-	col_worker *w = arg;
-	for (;;) {
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		int rv = nng_aio_result(w->aio);
-		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			break;
-		if (rv != 0)
-			continue;
-		nng_msg *msg = nng_aio_get_msg(w->aio);
-		const uint8_t *buf = nng_msg_body(msg);
-		size_t len = nng_msg_len(msg);
-		ksk_ack ack;
-		const ksk_batch *b;
-		col_ingest_handle(w, buf, len, &ack, &b);
-		col_ingest_count(w->in, &ack, len, b);
-		/* reuse the message for the reply */
-		uint8_t out[KSK_ACK_MAX];
-		size_t n = ksk_ack_encode(&ack, out, sizeof(out));
-		nng_msg_clear(msg);
-		if (nng_msg_append(msg, out, n) != 0) {
-			nng_msg_free(msg);
-			continue;
-		}
-		nng_aio_set_msg(w->aio, msg);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		rv = nng_aio_result(w->aio);
-		if (rv != 0) {
-			nng_msg_free(nng_aio_get_msg(w->aio));
-			if (rv == NNG_ECLOSED)
-				break;
-		}
+	col_ingest *in = ctx;
+	col_worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->in = in;
+	if (ksk_frame_dec_create(NULL, &in->opts.frame_limits, &w->fdec) != KSK_OK ||
+	    ksk_wire_dec_create(NULL, &in->opts.wire_limits, &w->wdec) != KSK_OK) {
+		ksk_frame_dec_destroy(w->fdec);
+		free(w);
+		return NULL;
 	}
-	return NULL;
+	return w;
 }
 
-static void col_ingest_free(col_ingest *in)
+static void col_worker_fini(void *ctx, void *state)
 {
-	for (uint32_t i = 0; i < in->n_workers; i++) {
-		col_worker *w = &in->workers[i];
-		if (w->aio)
-			nng_aio_free(w->aio);
-		ksk_frame_dec_destroy(w->fdec);
-		ksk_wire_dec_destroy(w->wdec);
-	}
-	free(in->workers);
-	pthread_mutex_destroy(&in->mu);
-	free(in);
+	(void)ctx;
+	col_worker *w = state;
+	ksk_frame_dec_destroy(w->fdec);
+	ksk_wire_dec_destroy(w->wdec);
+	free(w);
+}
+
+static void col_worker_handle(void *ctx, void *state, const uint8_t *buf, size_t len,
+                              ksk_buf *reply)
+{
+	col_ingest *in = ctx;
+	ksk_ack ack;
+	const ksk_batch *b;
+	col_ingest_handle(state, buf, len, &ack, &b);
+	col_ingest_count(in, &ack, len, b);
+	uint8_t out[KSK_ACK_MAX];
+	size_t n = ksk_ack_encode(&ack, out, sizeof(out));
+	ksk_buf_append(reply, out, n);
 }
 
 ksk_err col_ingest_start(col_store *store, const col_ingest_opts *opts,
@@ -194,63 +171,25 @@ ksk_err col_ingest_start(col_store *store, const col_ingest_opts *opts,
 {
 	col_ingest *in = calloc(1, sizeof(*in));
 	if (!in)
-		return ksk_errinfo_set(ei, KSK_ENOMEM, "ingest: no memory");
+		return ksk_errinfo_set(ei, KSK_ENOMEM, "intake: no memory");
 	in->store = store;
 	in->opts = *opts;
-	if (in->opts.workers == 0)
-		in->opts.workers = 8;
 	pthread_mutex_init(&in->mu, NULL);
-	int rv = nng_rep0_open(&in->sock);
-	if (rv != 0) {
-		col_ingest_free(in);
-		return ksk_errinfo_set(ei, KSK_ENET, "ingest: socket: %s", nng_strerror(rv));
-	}
-	nng_socket_set_size(in->sock, NNG_OPT_RECVMAXSZ, in->opts.frame_limits.max_frame);
-	in->workers = calloc(in->opts.workers, sizeof(*in->workers));
-	if (!in->workers) {
-		nng_close(in->sock);
-		col_ingest_free(in);
-		return ksk_errinfo_set(ei, KSK_ENOMEM, "ingest: no memory");
-	}
-	in->n_workers = in->opts.workers;
-	ksk_err rc = KSK_OK;
-	for (uint32_t i = 0; i < in->n_workers && rc == KSK_OK; i++) {
-		col_worker *w = &in->workers[i];
-		w->in = in;
-		if ((rv = nng_ctx_open(&w->ctx, in->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0)
-			rc = ksk_errinfo_set(ei, KSK_ENET, "ingest: context: %s", nng_strerror(rv));
-		else if ((rc = ksk_frame_dec_create(NULL, &in->opts.frame_limits, &w->fdec)) == KSK_OK)
-			rc = ksk_wire_dec_create(NULL, &in->opts.wire_limits, &w->wdec);
-	}
-	if (rc == KSK_OK) {
-		rv = nng_listener_create(&in->listener, in->sock, in->opts.listen_url);
-		if (rv == 0) {
-			nng_listener_set_size(in->listener, NNG_OPT_RECVMAXSZ,
-			                      in->opts.frame_limits.max_frame);
-			rv = nng_listener_start(in->listener, 0);
-		}
-		if (rv != 0)
-			rc = ksk_errinfo_set(ei, KSK_ENET, "ingest: listen %s: %s",
-			                     in->opts.listen_url, nng_strerror(rv));
-	}
+	col_rep_opts ro = {
+		.url = opts->listen_url,
+		.workers = opts->workers ? opts->workers : 8,
+		.recv_max = opts->frame_limits.max_frame,
+		.ctx = in,
+		.worker_init = col_worker_init,
+		.worker_fini = col_worker_fini,
+		.handle = col_worker_handle,
+		.what = "intake",
+	};
+	ksk_err rc = col_rep_start(&ro, &in->rep, ei);
 	if (rc != KSK_OK) {
-		nng_close(in->sock);
-		col_ingest_free(in);
+		pthread_mutex_destroy(&in->mu);
+		free(in);
 		return rc;
-	}
-	snprintf(in->url, sizeof(in->url), "%s", in->opts.listen_url);
-	int port = 0;
-	if (strncmp(in->url, "tcp://", 6) == 0 &&
-	    nng_listener_get_int(in->listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
-		char *colon = strrchr(in->url, ':');
-		if (colon && colon > in->url + 5)
-			snprintf(colon, sizeof(in->url) - (size_t)(colon - in->url), ":%d", port);
-	}
-	for (uint32_t i = 0; i < in->n_workers; i++) {
-		if (pthread_create(&in->workers[i].thread, NULL, col_worker_main,
-		                   &in->workers[i]) == 0)
-			in->workers[i].started = 1;
 	}
 	*out = in;
 	return KSK_OK;
@@ -258,20 +197,16 @@ ksk_err col_ingest_start(col_store *store, const col_ingest_opts *opts,
 
 const char *col_ingest_url(const col_ingest *in)
 {
-	return in->url;
+	return col_rep_url(in->rep);
 }
 
 void col_ingest_stop(col_ingest *in)
 {
 	if (!in)
 		return;
-	nng_close(in->sock);
-	for (uint32_t i = 0; i < in->n_workers; i++) {
-		nng_aio_stop(in->workers[i].aio);
-		if (in->workers[i].started)
-			pthread_join(in->workers[i].thread, NULL);
-	}
-	col_ingest_free(in);
+	col_rep_stop(in->rep);
+	pthread_mutex_destroy(&in->mu);
+	free(in);
 }
 
 void col_ingest_stats_get(col_ingest *in, col_ingest_stats *out)

@@ -1,7 +1,8 @@
 /*
  * col_query.c : the collector's query protocol server (col_query.h).
  *
- * Data in: request maps (kiseki/qproto.h) on an NNG REP socket.
+ * Data in: request maps (kiseki/qproto.h) on an NNG REP socket (col_rep:
+ * one context per worker thread, each with its own encoders).
  * Data out: reply maps. Every reply has "ok"; an error reply has "code"
  * (ksk_err), "name" and "error". Chunked answers (trace, logs) carry
  * "records" = one batch frame (resources first, then the chunk's spans
@@ -24,9 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
-
+#include "col_rep.h"
 #include "kiseki/frame.h"
 #include "kiseki/qproto.h"
 #include "kiseki/wire.h"
@@ -44,22 +43,10 @@ typedef struct col_qentry {
 	uint32_t n_hits;
 } col_qentry;
 
-typedef struct col_qworker {
-	struct col_query *q;
-	pthread_t thread;
-	int started;
-	nng_ctx ctx;
-	nng_aio *aio;
-} col_qworker;
-
 struct col_query {
 	col_store *store;       /* borrowed */
 	col_query_opts opts;
-	nng_socket sock;
-	nng_listener listener;
-	char url[256];
-	col_qworker *workers;
-	uint32_t n_workers;
+	col_rep *rep;           /* NULL when used in-process only */
 	pthread_mutex_t mu;     /* guards cache and stats */
 	col_qentry *cache[COL_QCACHE_SLOTS];
 	uint64_t requests, ns_sum, errors;
@@ -584,54 +571,37 @@ ksk_err col_query_answer(col_query *q, const uint8_t *req, size_t len, ksk_buf *
 	return rc;
 }
 
-static void *col_qworker_main(void *arg)
+static void *col_qworker_init(void *ctx)
 {
-	col_qworker *w = arg;
-	col_chunk_ctx cc;
-	if (col_chunk_ctx_init(&cc) != KSK_OK) {
-		col_chunk_ctx_fini(&cc);
+	(void)ctx;
+	col_chunk_ctx *cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return NULL;
+	if (col_chunk_ctx_init(cc) != KSK_OK) {
+		col_chunk_ctx_fini(cc);
+		free(cc);
 		return NULL;
 	}
-	ksk_buf out;
-	ksk_buf_init(&out, NULL, 0);
-	for (;;) {
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		int rv = nng_aio_result(w->aio);
-		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			break;
-		if (rv != 0)
-			continue;
-		nng_msg *msg = nng_aio_get_msg(w->aio);
-		col_query_answer_cc(w->q, &cc, nng_msg_body(msg), nng_msg_len(msg), &out);
-		nng_msg_clear(msg);
-		if (out.err != KSK_OK || nng_msg_append(msg, out.data, out.len) != 0) {
-			nng_msg_free(msg);
-			continue;
-		}
-		nng_aio_set_msg(w->aio, msg);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		rv = nng_aio_result(w->aio);
-		if (rv != 0) {
-			nng_msg_free(nng_aio_get_msg(w->aio));
-			if (rv == NNG_ECLOSED)
-				break;
-		}
-	}
-	ksk_buf_fini(&out);
-	col_chunk_ctx_fini(&cc);
-	return NULL;
+	return cc;
+}
+
+static void col_qworker_fini(void *ctx, void *state)
+{
+	(void)ctx;
+	col_chunk_ctx_fini(state);
+	free(state);
+}
+
+static void col_qworker_handle(void *ctx, void *state, const uint8_t *req, size_t len,
+                               ksk_buf *reply)
+{
+	col_query_answer_cc(ctx, state, req, len, reply);
 }
 
 static void col_query_free(col_query *q)
 {
-	for (uint32_t i = 0; i < q->n_workers; i++)
-		if (q->workers[i].aio)
-			nng_aio_free(q->workers[i].aio);
 	for (int i = 0; i < COL_QCACHE_SLOTS; i++)
 		col_qentry_free(q->cache[i]);
-	free(q->workers);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
 }
@@ -651,68 +621,37 @@ ksk_err col_query_start(col_store *store, const col_query_opts *opts, col_query 
 	if (!q->opts.cache_ttl_ns)
 		q->opts.cache_ttl_ns = 30000000000ull;
 	pthread_mutex_init(&q->mu, NULL);
-	if (!opts->listen_url) { /* in-process use through col_query_answer only */
-		*out = q;
-		return KSK_OK;
-	}
-	int rv = nng_rep0_open(&q->sock);
-	if (rv != 0) {
-		col_query_free(q);
-		return ksk_errinfo_set(ei, KSK_ENET, "query: socket: %s", nng_strerror(rv));
-	}
-	nng_socket_set_size(q->sock, NNG_OPT_RECVMAXSZ, KSK_Q_MAX_REQUEST);
-	q->workers = calloc(q->opts.workers, sizeof(*q->workers));
-	q->n_workers = q->workers ? q->opts.workers : 0;
-	for (uint32_t i = 0; i < q->n_workers && rv == 0; i++) {
-		q->workers[i].q = q;
-		if ((rv = nng_ctx_open(&q->workers[i].ctx, q->sock)) == 0)
-			rv = nng_aio_alloc(&q->workers[i].aio, NULL, NULL);
-	}
-	if (rv == 0 && q->workers) {
-		rv = nng_listener_create(&q->listener, q->sock, opts->listen_url);
-		if (rv == 0) {
-			nng_listener_set_size(q->listener, NNG_OPT_RECVMAXSZ, KSK_Q_MAX_REQUEST);
-			rv = nng_listener_start(q->listener, 0);
+	if (opts->listen_url) { /* else in-process use through col_query_answer */
+		col_rep_opts ro = {
+			.url = opts->listen_url,
+			.workers = q->opts.workers,
+			.recv_max = KSK_Q_MAX_REQUEST,
+			.ctx = q,
+			.worker_init = col_qworker_init,
+			.worker_fini = col_qworker_fini,
+			.handle = col_qworker_handle,
+			.what = "query",
+		};
+		ksk_err rc = col_rep_start(&ro, &q->rep, ei);
+		if (rc != KSK_OK) {
+			col_query_free(q);
+			return rc;
 		}
 	}
-	if (rv != 0 || !q->workers) {
-		nng_close(q->sock);
-		col_query_free(q);
-		return ksk_errinfo_set(ei, KSK_ENET, "query: listen %s: %s", opts->listen_url,
-		                       rv ? nng_strerror(rv) : "no memory");
-	}
-	snprintf(q->url, sizeof(q->url), "%s", opts->listen_url);
-	int port = 0;
-	if (strncmp(q->url, "tcp://", 6) == 0 &&
-	    nng_listener_get_int(q->listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
-		char *colon = strrchr(q->url, ':');
-		if (colon && colon > q->url + 5)
-			snprintf(colon, sizeof(q->url) - (size_t)(colon - q->url), ":%d", port);
-	}
-	for (uint32_t i = 0; i < q->n_workers; i++)
-		if (pthread_create(&q->workers[i].thread, NULL, col_qworker_main, &q->workers[i]) == 0)
-			q->workers[i].started = 1;
 	*out = q;
 	return KSK_OK;
 }
 
 const char *col_query_url(const col_query *q)
 {
-	return q->url;
+	return q->rep ? col_rep_url(q->rep) : "";
 }
 
 void col_query_stop(col_query *q)
 {
 	if (!q)
 		return;
-	if (q->n_workers) {
-		nng_close(q->sock);
-		for (uint32_t i = 0; i < q->n_workers; i++) {
-			nng_aio_stop(q->workers[i].aio);
-			if (q->workers[i].started)
-				pthread_join(q->workers[i].thread, NULL);
-		}
-	}
+	col_rep_stop(q->rep);
 	col_query_free(q);
 }
 

@@ -6,31 +6,63 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/build/bin"
-data="$root/build/demo"
-mkdir -p "$data"
+demo="$root/build/demo"
+rm -rf "$demo"
+mkdir -p "$demo"
+collector_pid=""
+cleanup() {
+  if [ -n "$collector_pid" ] && kill -0 "$collector_pid" 2>/dev/null; then
+    kill -TERM "$collector_pid"; wait "$collector_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT INT TERM
+
+http_get() { # host port path
+  exec 3<>"/dev/tcp/$1/$2"
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
+  cat <&3
+  exec 3<&-
+}
 
 echo "Kiseki demo"
 echo
-echo "Built so far: the record model, the wire format and the batch frame"
-echo "(common/), kiseki-gen (synthetic frames) and kiseki-dump (frames as text)."
+echo "Built so far: the shared library (records, wire format, frames), kiseki-gen,"
+echo "kiseki-dump and kiseki-collector."
 echo
-echo "1. kiseki-gen writes 3 frames of realistic spans and logs from 5 services:"
-"$bin/kiseki-gen" --out "$data/sample.frames" --frames 3 --spans 12 --logs 4 --seed 7
-ls -l "$data/sample.frames"
+echo "1. kiseki-gen writes 3 frames of realistic spans and logs from 5 services;"
+echo "   kiseki-dump checks each frame (CRC, zstd, every record) and prints it:"
+"$bin/kiseki-gen" --out "$demo/sample.frames" --frames 3 --spans 12 --logs 4 --seed 7
+"$bin/kiseki-dump" "$demo/sample.frames" > "$demo/sample.txt"; head -n 16 "$demo/sample.txt"
+echo "   ..."
 echo
-echo "2. kiseki-dump checks each frame (CRC, zstd, every record) and prints it:"
-"$bin/kiseki-dump" "$data/sample.frames" | head -n 40
-echo "   ... ($("$bin/kiseki-dump" --headers "$data/sample.frames" | wc -l) frames in all)"
+echo "2. kiseki-collector starts on $demo/data:"
+"$bin/kiseki-collector" --data-dir "$demo/data" --listen tcp://127.0.0.1:14250 \
+  --query-listen tcp://127.0.0.1:14251 --metrics-listen 127.0.0.1:14269 \
+  > "$demo/collector.out" 2> "$demo/collector.log" &
+collector_pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^ready ' "$demo/collector.out" 2>/dev/null && break
+  sleep 0.1
+done
+cat "$demo/collector.out"
 echo
-echo "3. A damaged frame is refused with a precise reason:"
-cp "$data/sample.frames" "$data/damaged.frames"
-printf '\xff' | dd of="$data/damaged.frames" bs=1 seek=100 conv=notrunc status=none
-"$bin/kiseki-dump" --headers "$data/damaged.frames" || true
+echo "3. 20 batches of 200 spans and 50 logs go to its intake; each is acked"
+echo "   only once it is durable:"
+"$bin/kiseki-gen" --send tcp://127.0.0.1:14250 --frames 20 --spans 200 --logs 50 --seed 8 | tail -n 3
+echo "   A resent batch is recognised and stored once:"
+"$bin/kiseki-gen" --send tcp://127.0.0.1:14250 --frames 1 --spans 200 --logs 50 --seed 8
+echo "   A damaged batch is refused with a precise reason:"
+cp "$demo/sample.frames" "$demo/damaged.frames"
+printf '\xff' | dd of="$demo/damaged.frames" bs=1 seek=100 conv=notrunc status=none
+"$bin/kiseki-dump" --headers "$demo/damaged.frames" || true
 echo
-for part in kiseki-collector kiseki-agent kiseki-query kiseki; do
+echo "4. Its metrics (http://127.0.0.1:14269/metrics):"
+http_get 127.0.0.1 14269 /metrics | grep -E '^kiseki_collector_(batches_accepted|batches_duplicate|spans_accepted|logs_accepted|fsync_total)'
+echo
+for part in kiseki-agent kiseki-query kiseki; do
   if [ ! -x "$bin/$part" ]; then
     echo "Not built yet: $part."
   fi
 done
-echo "The full demo (collector + agent + query + instrumented services, the UI"
-echo "address and a 'kiseki trace <id>' command) arrives with the demo issue."
+echo "The full demo (agent + query + UI + instrumented services, the UI address and"
+echo "a 'kiseki trace <id>' command) arrives with the demo issue."

@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work="$B/fuzz-work"
 mkdir -p "$work"
 status=0
-for t in fuzz_frame fuzz_wire; do
+for t in $(cd "$B/bin" && ls fuzz_* 2>/dev/null); do
   name=${t#fuzz_}
   corpus="$work/corpus-$name"
   mkdir -p "$corpus"
