@@ -3,9 +3,11 @@
  *
  * Data in: request messages. Data out: one reply per request.
  * Each worker loops: nng_ctx_recv (waited) -> handle -> nng_ctx_send
- * (waited). Closing the socket makes every pending aio fail with
- * NNG_ECLOSED, and nng_aio_stop() makes later operations fail with
- * NNG_ECANCELED, so every worker leaves its loop and can be joined.
+ * (waited). Stopping: nng_aio_stop() on every worker's aio makes the
+ * pending and every later operation fail with NNG_ECANCELED, so each
+ * worker leaves its loop (a request being handled finishes; its reply is
+ * dropped and the client's REQ resends it); the socket is closed only
+ * after every worker has been joined.
  * Invariants: a received message gets exactly one reply unless the socket
  * is closing; the reply reuses the request message (no extra allocation
  * when it fits).
@@ -152,11 +154,15 @@ void col_rep_stop(col_rep *r)
 {
 	if (!r)
 		return;
-	nng_close(r->sock);
-	for (uint32_t i = 0; i < r->n; i++) {
+	/* Stop the aios first, with the socket still open: every pending and
+	 * later operation then fails with NNG_ECANCELED and each worker leaves
+	 * its loop. Closing the socket while a worker may still call
+	 * nng_ctx_send() on it makes NNG 1.5.2 panic (use after free). */
+	for (uint32_t i = 0; i < r->n; i++)
 		nng_aio_stop(r->w[i].aio);
+	for (uint32_t i = 0; i < r->n; i++)
 		if (r->w[i].started)
 			pthread_join(r->w[i].thread, NULL);
-	}
+	nng_close(r->sock);
 	col_rep_free(r);
 }

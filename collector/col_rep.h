@@ -44,8 +44,9 @@ ksk_err col_rep_start(const col_rep_opts *o, col_rep **out, ksk_errinfo *ei);
 /*! col_rep_url() : the listening URL with the real port. */
 const char *col_rep_url(const col_rep *r);
 
-/*! col_rep_stop() : closes the socket (requests being handled finish and
- *  their replies are dropped), joins the workers, frees. NULL no-op. */
+/*! col_rep_stop() : stops the workers (a request being handled finishes;
+ *  its reply is dropped and the client resends), joins them, closes the
+ *  socket, frees. NULL no-op. */
 void col_rep_stop(col_rep *r);
 
 #endif /* COL_REP_H */
