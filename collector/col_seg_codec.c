@@ -32,7 +32,7 @@
 
 /* ---- writer primitives --------------------------------------------------- */
 
-void sg_put_u8(ksk_buf *b, uint8_t v)
+void col__seg_put_u8(ksk_buf *b, uint8_t v)
 {
 	if (b->len < b->cap) {
 		b->data[b->len++] = v;
@@ -41,7 +41,7 @@ void sg_put_u8(ksk_buf *b, uint8_t v)
 	ksk_buf_append(b, &v, 1);
 }
 
-void sg_put_varint(ksk_buf *b, uint64_t v)
+void col__seg_put_varint(ksk_buf *b, uint64_t v)
 {
 	uint8_t tmp[10];
 	size_t n = 0;
@@ -58,7 +58,7 @@ void sg_put_varint(ksk_buf *b, uint64_t v)
 	ksk_buf_append(b, tmp, n);
 }
 
-void sg_put_raw(ksk_buf *b, const void *p, size_t n)
+void col__seg_put_raw(ksk_buf *b, const void *p, size_t n)
 {
 	if (n)
 		ksk_buf_append(b, p, n);
@@ -76,10 +76,10 @@ static void sg_recent_front(uint32_t *r, uint32_t *n, uint32_t k, uint32_t id)
 
 /* String code: tag in the low 2 bits: 0 dictionary id, 1 inline length
  * (bytes in RAW), 2 position in the recent list. */
-void sg_enc_str(sg_enc *e, int stream, ksk_str s)
+void col__seg_enc_str(sg_enc *e, int stream, ksk_str s)
 {
 	if (s.len == 0) {
-		sg_put_varint(e->st[stream], 1);
+		col__seg_put_varint(e->st[stream], 1);
 		return;
 	}
 	const sg_istr *is = sg_istr_of(s);
@@ -87,17 +87,17 @@ void sg_enc_str(sg_enc *e, int stream, ksk_str s)
 		if (stream != SG_S_KEY) {
 			for (uint32_t k = 0; k < e->n_recent; k++)
 				if (e->recent[k] == is->id) {
-					sg_put_varint(e->st[stream], ((uint64_t)k << 2) | 2);
+					col__seg_put_varint(e->st[stream], ((uint64_t)k << 2) | 2);
 					sg_recent_front(e->recent, &e->n_recent, k, is->id);
 					return;
 				}
 			sg_recent_front(e->recent, &e->n_recent, UINT32_MAX, is->id);
 		}
-		sg_put_varint(e->st[stream], (uint64_t)is->id << 2);
+		col__seg_put_varint(e->st[stream], (uint64_t)is->id << 2);
 		return;
 	}
-	sg_put_varint(e->st[stream], ((uint64_t)s.len << 2) | 1);
-	sg_put_raw(e->st[SG_S_RAW], s.ptr, s.len);
+	col__seg_put_varint(e->st[stream], ((uint64_t)s.len << 2) | 1);
+	col__seg_put_raw(e->st[SG_S_RAW], s.ptr, s.len);
 }
 
 static const double sg_p10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -113,8 +113,8 @@ static void sg_enc_double(ksk_buf *b, double d)
 		int64_t mi = m >= 0 ? (int64_t)(m + 0.5) : -(int64_t)(-m + 0.5);
 		double back = (double)mi / sg_p10[e];
 		if (memcmp(&back, &d, sizeof(d)) == 0) {
-			sg_put_u8(b, (uint8_t)e);
-			sg_put_varint(b, sg_zigzag(mi));
+			col__seg_put_u8(b, (uint8_t)e);
+			col__seg_put_varint(b, sg_zigzag(mi));
 			return;
 		}
 	}
@@ -122,52 +122,52 @@ static void sg_enc_double(ksk_buf *b, double d)
 	uint64_t bits;
 	memcpy(&bits, &d, 8);
 	sg_put_le64(raw, bits);
-	sg_put_u8(b, 0xFF);
-	sg_put_raw(b, raw, 8);
+	col__seg_put_u8(b, 0xFF);
+	col__seg_put_raw(b, raw, 8);
 }
 
-void sg_enc_value(sg_enc *e, const ksk_value *v)
+void col__seg_enc_value(sg_enc *e, const ksk_value *v)
 {
 	switch (v->type) {
 	case KSK_VAL_STR:
 	case KSK_VAL_BYTES:
-		sg_put_u8(e->st[SG_S_VT], (uint8_t)v->type);
-		sg_enc_str(e, SG_S_VS, v->u.s);
+		col__seg_put_u8(e->st[SG_S_VT], (uint8_t)v->type);
+		col__seg_enc_str(e, SG_S_VS, v->u.s);
 		return;
 	case KSK_VAL_BOOL:
-		sg_put_u8(e->st[SG_S_VT], (uint8_t)(KSK_VAL_BOOL | (v->u.b ? 0x10 : 0)));
+		col__seg_put_u8(e->st[SG_S_VT], (uint8_t)(KSK_VAL_BOOL | (v->u.b ? 0x10 : 0)));
 		return;
 	case KSK_VAL_INT:
-		sg_put_u8(e->st[SG_S_VT], KSK_VAL_INT);
-		sg_put_varint(e->st[SG_S_VI], sg_zigzag(v->u.i));
+		col__seg_put_u8(e->st[SG_S_VT], KSK_VAL_INT);
+		col__seg_put_varint(e->st[SG_S_VI], sg_zigzag(v->u.i));
 		return;
 	case KSK_VAL_DOUBLE:
-		sg_put_u8(e->st[SG_S_VT], KSK_VAL_DOUBLE);
+		col__seg_put_u8(e->st[SG_S_VT], KSK_VAL_DOUBLE);
 		sg_enc_double(e->st[SG_S_VD], v->u.d);
 		return;
 	case KSK_VAL_ARRAY:
-		sg_put_u8(e->st[SG_S_VT], KSK_VAL_ARRAY);
-		sg_put_varint(e->st[SG_S_VI], v->u.arr.n);
+		col__seg_put_u8(e->st[SG_S_VT], KSK_VAL_ARRAY);
+		col__seg_put_varint(e->st[SG_S_VI], v->u.arr.n);
 		for (uint32_t i = 0; i < v->u.arr.n; i++)
-			sg_enc_value(e, &v->u.arr.items[i]);
+			col__seg_enc_value(e, &v->u.arr.items[i]);
 		return;
 	case KSK_VAL_KVLIST:
-		sg_put_u8(e->st[SG_S_VT], KSK_VAL_KVLIST);
-		sg_enc_attrs(e, v->u.kv.items, v->u.kv.n);
+		col__seg_put_u8(e->st[SG_S_VT], KSK_VAL_KVLIST);
+		col__seg_enc_attrs(e, v->u.kv.items, v->u.kv.n);
 		return;
 	case KSK_VAL_EMPTY:
 	default:
-		sg_put_u8(e->st[SG_S_VT], KSK_VAL_EMPTY);
+		col__seg_put_u8(e->st[SG_S_VT], KSK_VAL_EMPTY);
 		return;
 	}
 }
 
-void sg_enc_attrs(sg_enc *e, const ksk_attr *a, uint32_t n)
+void col__seg_enc_attrs(sg_enc *e, const ksk_attr *a, uint32_t n)
 {
-	sg_put_varint(e->st[SG_S_NATTR], n);
+	col__seg_put_varint(e->st[SG_S_NATTR], n);
 	for (uint32_t i = 0; i < n; i++) {
-		sg_enc_str(e, SG_S_KEY, a[i].key);
-		sg_enc_value(e, &a[i].value);
+		col__seg_enc_str(e, SG_S_KEY, a[i].key);
+		col__seg_enc_value(e, &a[i].value);
 	}
 }
 
@@ -184,13 +184,14 @@ void sg_enc_attrs(sg_enc *e, const ksk_attr *a, uint32_t n)
  * start, so the delta is >= 0), else to the trace base; a SERVER span under
  * a CLIENT span stores the difference of their durations (RPC pairs nest
  * tightly), others their duration; event times are deltas from the
- * previous event (the first from the span start). */
+ * previous event (the first from the span start). All of these are
+ * divided by e->tscale, a power of 10 dividing every time of the trace. */
 static bool sg_rpc_pair(const ksk_span *s, const ksk_span *ps)
 {
 	return ps && s->kind == KSK_KIND_SERVER && ps->kind == KSK_KIND_CLIENT;
 }
 
-void sg_enc_span(sg_enc *e, const ksk_span *s, uint64_t base, uint32_t parent,
+void col__seg_enc_span(sg_enc *e, const ksk_span *s, uint64_t base, uint32_t parent,
                  uint32_t n_spans, uint32_t res, const ksk_span *ps)
 {
 	uint8_t x = 0;
@@ -206,69 +207,71 @@ void sg_enc_span(sg_enc *e, const ksk_span *s, uint64_t base, uint32_t parent,
 		x |= SG_SX_DROP_LINKS;
 	if (s->n_links)
 		x |= SG_SX_LINKS;
-	sg_put_raw(e->st[SG_S_ID], s->span_id, KSK_SPAN_ID_LEN);
+	col__seg_put_raw(e->st[SG_S_ID], s->span_id, KSK_SPAN_ID_LEN);
 	if (parent == SG_PARENT_NONE)
-		sg_put_varint(e->st[SG_S_PARENT], 0);
+		col__seg_put_varint(e->st[SG_S_PARENT], 0);
 	else if (parent == SG_PARENT_EXT) {
-		sg_put_varint(e->st[SG_S_PARENT], (uint64_t)n_spans + 1);
-		sg_put_raw(e->st[SG_S_XID], s->parent_id, KSK_SPAN_ID_LEN);
+		col__seg_put_varint(e->st[SG_S_PARENT], (uint64_t)n_spans + 1);
+		col__seg_put_raw(e->st[SG_S_XID], s->parent_id, KSK_SPAN_ID_LEN);
 	} else
-		sg_put_varint(e->st[SG_S_PARENT], (uint64_t)parent + 1);
-	sg_enc_str(e, SG_S_NAME, s->name);
-	sg_put_u8(e->st[SG_S_KIND], (uint8_t)((unsigned)s->kind | (unsigned)s->status << 3 |
+		col__seg_put_varint(e->st[SG_S_PARENT], (uint64_t)parent + 1);
+	col__seg_enc_str(e, SG_S_NAME, s->name);
+	col__seg_put_u8(e->st[SG_S_KIND], (uint8_t)((unsigned)s->kind | (unsigned)s->status << 3 |
 	                                      (x ? 0x20u : 0u)));
+	uint64_t sc = e->tscale ? e->tscale : 1;
 	uint64_t dur = s->end_ns - s->start_ns;
-	sg_put_varint(e->st[SG_S_START], s->start_ns - (ps ? ps->start_ns : base));
+	col__seg_put_varint(e->st[SG_S_START], (s->start_ns - (ps ? ps->start_ns : base)) / sc);
 	if (sg_rpc_pair(s, ps))
-		sg_put_varint(e->st[SG_S_DUR], sg_zigzag((int64_t)((ps->end_ns - ps->start_ns) - dur)));
+		col__seg_put_varint(e->st[SG_S_DUR],
+		                    sg_zigzag((int64_t)((ps->end_ns - ps->start_ns) - dur) / (int64_t)sc));
 	else
-		sg_put_varint(e->st[SG_S_DUR], dur);
-	sg_put_varint(e->st[SG_S_RES], res);
-	sg_put_varint(e->st[SG_S_MISC], s->flags);
-	sg_enc_str(e, SG_S_MISC, s->scope_name);
-	sg_enc_str(e, SG_S_MISC, s->scope_version);
+		col__seg_put_varint(e->st[SG_S_DUR], dur / sc);
+	col__seg_put_varint(e->st[SG_S_RES], res);
+	col__seg_put_varint(e->st[SG_S_MISC], s->flags);
+	col__seg_enc_str(e, SG_S_MISC, s->scope_name);
+	col__seg_enc_str(e, SG_S_MISC, s->scope_version);
 	if (x) {
-		sg_put_u8(e->st[SG_S_MISC], x);
+		col__seg_put_u8(e->st[SG_S_MISC], x);
 		if (x & SG_SX_STATUS_MSG)
-			sg_enc_str(e, SG_S_MISC, s->status_msg);
+			col__seg_enc_str(e, SG_S_MISC, s->status_msg);
 		if (x & SG_SX_TRACE_STATE)
-			sg_enc_str(e, SG_S_MISC, s->trace_state);
+			col__seg_enc_str(e, SG_S_MISC, s->trace_state);
 		if (x & SG_SX_DROP_ATTRS)
-			sg_put_varint(e->st[SG_S_MISC], s->dropped_attrs);
+			col__seg_put_varint(e->st[SG_S_MISC], s->dropped_attrs);
 		if (x & SG_SX_DROP_EVENTS)
-			sg_put_varint(e->st[SG_S_MISC], s->dropped_events);
+			col__seg_put_varint(e->st[SG_S_MISC], s->dropped_events);
 		if (x & SG_SX_DROP_LINKS)
-			sg_put_varint(e->st[SG_S_MISC], s->dropped_links);
+			col__seg_put_varint(e->st[SG_S_MISC], s->dropped_links);
 	}
-	sg_enc_attrs(e, s->attrs, s->n_attrs);
-	sg_put_varint(e->st[SG_S_EV], s->n_events);
+	col__seg_enc_attrs(e, s->attrs, s->n_attrs);
+	col__seg_put_varint(e->st[SG_S_EV], s->n_events);
 	uint64_t tprev = s->start_ns;
 	for (uint32_t i = 0; i < s->n_events; i++) {
 		const ksk_event *ev = &s->events[i];
-		sg_put_varint(e->st[SG_S_EVT], sg_zigzag((int64_t)(ev->time_ns - tprev)));
+		col__seg_put_varint(e->st[SG_S_EVT], sg_zigzag((int64_t)(ev->time_ns - tprev) / (int64_t)sc));
 		tprev = ev->time_ns;
-		sg_enc_str(e, SG_S_EVNAME, ev->name);
-		sg_enc_attrs(e, ev->attrs, ev->n_attrs);
-		sg_put_varint(e->st[SG_S_EV], ev->dropped_attrs);
+		col__seg_enc_str(e, SG_S_EVNAME, ev->name);
+		col__seg_enc_attrs(e, ev->attrs, ev->n_attrs);
+		col__seg_put_varint(e->st[SG_S_EV], ev->dropped_attrs);
 	}
 	if (x & SG_SX_LINKS) {
-		sg_put_varint(e->st[SG_S_MISC], s->n_links);
+		col__seg_put_varint(e->st[SG_S_MISC], s->n_links);
 		for (uint32_t i = 0; i < s->n_links; i++) {
 			const ksk_link *l = &s->links[i];
 			bool same = memcmp(l->trace_id, s->trace_id, KSK_TRACE_ID_LEN) == 0;
-			sg_put_u8(e->st[SG_S_MISC], same ? 1 : 0);
+			col__seg_put_u8(e->st[SG_S_MISC], same ? 1 : 0);
 			if (!same)
-				sg_put_raw(e->st[SG_S_XID], l->trace_id, KSK_TRACE_ID_LEN);
-			sg_put_raw(e->st[SG_S_XID], l->span_id, KSK_SPAN_ID_LEN);
-			sg_enc_str(e, SG_S_MISC, l->trace_state);
-			sg_put_varint(e->st[SG_S_MISC], l->flags);
-			sg_enc_attrs(e, l->attrs, l->n_attrs);
-			sg_put_varint(e->st[SG_S_MISC], l->dropped_attrs);
+				col__seg_put_raw(e->st[SG_S_XID], l->trace_id, KSK_TRACE_ID_LEN);
+			col__seg_put_raw(e->st[SG_S_XID], l->span_id, KSK_SPAN_ID_LEN);
+			col__seg_enc_str(e, SG_S_MISC, l->trace_state);
+			col__seg_put_varint(e->st[SG_S_MISC], l->flags);
+			col__seg_enc_attrs(e, l->attrs, l->n_attrs);
+			col__seg_put_varint(e->st[SG_S_MISC], l->dropped_attrs);
 		}
 	}
 }
 
-void sg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
+void col__seg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
                 uint32_t res, uint32_t trace_ord)
 {
 	ksk_buf *b = e->st[0];
@@ -288,33 +291,33 @@ void sg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
 		fl |= SG_LF_SCOPE;
 	if (l->dropped_attrs)
 		fl |= SG_LF_DROPPED;
-	sg_put_u8(b, fl);
-	sg_put_varint(b, eff - base);
-	sg_put_varint(b, sg_zigzag((int64_t)(l->observed_ns - eff)));
-	sg_put_u8(b, l->severity);
-	sg_put_varint(b, res);
+	col__seg_put_u8(b, fl);
+	col__seg_put_varint(b, eff - base);
+	col__seg_put_varint(b, sg_zigzag((int64_t)(l->observed_ns - eff)));
+	col__seg_put_u8(b, l->severity);
+	col__seg_put_varint(b, res);
 	if (fl & SG_LF_TRACE)
-		sg_put_varint(b, trace_ord);
+		col__seg_put_varint(b, trace_ord);
 	if (fl & SG_LF_SPAN)
-		sg_put_raw(b, l->span_id, KSK_SPAN_ID_LEN);
+		col__seg_put_raw(b, l->span_id, KSK_SPAN_ID_LEN);
 	if (fl & SG_LF_SEVTEXT)
-		sg_enc_str(e, 0, l->severity_text);
-	sg_enc_value(e, &l->body);
-	sg_enc_attrs(e, l->attrs, l->n_attrs);
-	sg_put_varint(b, l->flags);
+		col__seg_enc_str(e, 0, l->severity_text);
+	col__seg_enc_value(e, &l->body);
+	col__seg_enc_attrs(e, l->attrs, l->n_attrs);
+	col__seg_put_varint(b, l->flags);
 	if (fl & SG_LF_EVNAME)
-		sg_enc_str(e, 0, l->event_name);
+		col__seg_enc_str(e, 0, l->event_name);
 	if (fl & SG_LF_SCOPE) {
-		sg_enc_str(e, 0, l->scope_name);
-		sg_enc_str(e, 0, l->scope_version);
+		col__seg_enc_str(e, 0, l->scope_name);
+		col__seg_enc_str(e, 0, l->scope_version);
 	}
 	if (fl & SG_LF_DROPPED)
-		sg_put_varint(b, l->dropped_attrs);
+		col__seg_put_varint(b, l->dropped_attrs);
 }
 
 /* ---- reader primitives --------------------------------------------------- */
 
-void sg_dec_fail(sg_dec *d, const char *why)
+void col__seg_dec_fail(sg_dec *d, const char *why)
 {
 	if (!d->bad) {
 		d->bad = true;
@@ -322,42 +325,42 @@ void sg_dec_fail(sg_dec *d, const char *why)
 	}
 }
 
-uint8_t sg_get_u8(sg_dec *d, sg_rd *r)
+uint8_t col__seg_get_u8(sg_dec *d, sg_rd *r)
 {
 	if (d->bad || r->p >= r->end) {
-		sg_dec_fail(d, "truncated field");
+		col__seg_dec_fail(d, "truncated field");
 		return 0;
 	}
 	return *r->p++;
 }
 
-uint64_t sg_get_varint(sg_dec *d, sg_rd *r)
+uint64_t col__seg_get_varint(sg_dec *d, sg_rd *r)
 {
 	uint64_t v = 0;
 	if (d->bad)
 		return 0;
 	for (unsigned shift = 0; shift < 70; shift += 7) {
 		if (r->p >= r->end) {
-			sg_dec_fail(d, "truncated varint");
+			col__seg_dec_fail(d, "truncated varint");
 			return 0;
 		}
 		uint8_t c = *r->p++;
 		if (shift == 63 && c > 1) {
-			sg_dec_fail(d, "varint overflow");
+			col__seg_dec_fail(d, "varint overflow");
 			return 0;
 		}
 		v |= (uint64_t)(c & 0x7f) << shift;
 		if (!(c & 0x80))
 			return v;
 	}
-	sg_dec_fail(d, "varint too long");
+	col__seg_dec_fail(d, "varint too long");
 	return 0;
 }
 
-const uint8_t *sg_get_raw(sg_dec *d, sg_rd *r, size_t n)
+const uint8_t *col__seg_get_raw(sg_dec *d, sg_rd *r, size_t n)
 {
 	if (d->bad || sg_rd_left(r) < n) {
-		sg_dec_fail(d, "truncated bytes");
+		col__seg_dec_fail(d, "truncated bytes");
 		return NULL;
 	}
 	const uint8_t *p = r->p;
@@ -374,15 +377,15 @@ static void *sg_dec_alloc(sg_dec *d, size_t n, size_t size)
 	void *p = ksk_arena_calloc(d->a, n, size);
 	if (!p) {
 		d->nomem = true;
-		sg_dec_fail(d, "out of memory");
+		col__seg_dec_fail(d, "out of memory");
 	}
 	return p;
 }
 
-ksk_str sg_dec_str(sg_dec *d, int stream)
+ksk_str col__seg_dec_str(sg_dec *d, int stream)
 {
 	ksk_str s = {NULL, 0};
-	uint64_t c = sg_get_varint(d, d->rs[stream]);
+	uint64_t c = col__seg_get_varint(d, d->rs[stream]);
 	if (d->bad)
 		return s;
 	const uint8_t *p;
@@ -391,20 +394,20 @@ ksk_str sg_dec_str(sg_dec *d, int stream)
 	if ((c & 3) == 1) {
 		len = (size_t)(c >> 2);
 		if (len > UINT32_MAX) {
-			sg_dec_fail(d, "string too long");
+			col__seg_dec_fail(d, "string too long");
 			return s;
 		}
-		p = sg_get_raw(d, d->rs[SG_S_RAW], len);
+		p = col__seg_get_raw(d, d->rs[SG_S_RAW], len);
 		copy = d->copy_inline;
 	} else {
 		uint64_t id = c >> 2;
 		if ((c & 3) == 3 || (stream == SG_S_KEY && (c & 3) == 2)) {
-			sg_dec_fail(d, "bad string code");
+			col__seg_dec_fail(d, "bad string code");
 			return s;
 		}
 		if ((c & 3) == 2) {
 			if (id >= d->n_recent) {
-				sg_dec_fail(d, "recent string out of range");
+				col__seg_dec_fail(d, "recent string out of range");
 				return s;
 			}
 			uint32_t k = (uint32_t)id;
@@ -413,11 +416,16 @@ ksk_str sg_dec_str(sg_dec *d, int stream)
 		} else if (id < d->dict->n && stream != SG_S_KEY)
 			sg_recent_front(d->recent, &d->n_recent, UINT32_MAX, (uint32_t)id);
 		if (id >= d->dict->n) {
-			sg_dec_fail(d, "dictionary id out of range");
+			col__seg_dec_fail(d, "dictionary id out of range");
 			return s;
 		}
-		p = d->dict->bytes + d->dict->off[id];
-		len = d->dict->off[id + 1] - d->dict->off[id];
+		if (d->dict->strs) {
+			p = (const uint8_t *)d->dict->strs[id].ptr;
+			len = d->dict->strs[id].len;
+		} else {
+			p = d->dict->bytes + d->dict->off[id];
+			len = d->dict->off[id + 1] - d->dict->off[id];
+		}
 		copy = d->copy_dict;
 	}
 	if (d->bad || len == 0)
@@ -426,7 +434,7 @@ ksk_str sg_dec_str(sg_dec *d, int stream)
 		char *q = ksk_arena_memdup(d->a, p, len);
 		if (!q) {
 			d->nomem = true;
-			sg_dec_fail(d, "out of memory");
+			col__seg_dec_fail(d, "out of memory");
 			return s;
 		}
 		s.ptr = q;
@@ -438,9 +446,9 @@ ksk_str sg_dec_str(sg_dec *d, int stream)
 
 static double sg_dec_double(sg_dec *d, sg_rd *r)
 {
-	uint8_t e = sg_get_u8(d, r);
+	uint8_t e = col__seg_get_u8(d, r);
 	if (e == 0xFF) {
-		const uint8_t *p = sg_get_raw(d, r, 8);
+		const uint8_t *p = col__seg_get_raw(d, r, 8);
 		if (!p)
 			return 0;
 		uint64_t bits = sg_le64(p);
@@ -449,17 +457,17 @@ static double sg_dec_double(sg_dec *d, sg_rd *r)
 		return v;
 	}
 	if (e > 15) {
-		sg_dec_fail(d, "bad double exponent");
+		col__seg_dec_fail(d, "bad double exponent");
 		return 0;
 	}
-	int64_t m = sg_unzigzag(sg_get_varint(d, r));
+	int64_t m = sg_unzigzag(col__seg_get_varint(d, r));
 	return (double)m / sg_p10[e];
 }
 
-void sg_dec_value(sg_dec *d, ksk_value *v)
+void col__seg_dec_value(sg_dec *d, ksk_value *v)
 {
 	memset(v, 0, sizeof(*v));
-	uint8_t t = sg_get_u8(d, d->rs[SG_S_VT]);
+	uint8_t t = col__seg_get_u8(d, d->rs[SG_S_VT]);
 	if (d->bad)
 		return;
 	switch (t & 0x0f) {
@@ -469,7 +477,7 @@ void sg_dec_value(sg_dec *d, ksk_value *v)
 	case KSK_VAL_STR:
 	case KSK_VAL_BYTES:
 		v->type = (ksk_val_type)(t & 0x0f);
-		v->u.s = sg_dec_str(d, SG_S_VS);
+		v->u.s = col__seg_dec_str(d, SG_S_VS);
 		break;
 	case KSK_VAL_BOOL:
 		v->type = KSK_VAL_BOOL;
@@ -477,7 +485,7 @@ void sg_dec_value(sg_dec *d, ksk_value *v)
 		break;
 	case KSK_VAL_INT:
 		v->type = KSK_VAL_INT;
-		v->u.i = sg_unzigzag(sg_get_varint(d, d->rs[SG_S_VI]));
+		v->u.i = sg_unzigzag(col__seg_get_varint(d, d->rs[SG_S_VI]));
 		break;
 	case KSK_VAL_DOUBLE:
 		v->type = KSK_VAL_DOUBLE;
@@ -485,20 +493,20 @@ void sg_dec_value(sg_dec *d, ksk_value *v)
 		break;
 	case KSK_VAL_ARRAY: {
 		v->type = KSK_VAL_ARRAY;
-		uint64_t n = sg_get_varint(d, d->rs[SG_S_VI]);
+		uint64_t n = col__seg_get_varint(d, d->rs[SG_S_VI]);
 		if (d->bad)
 			return;
 		if (n > sg_rd_left(d->rs[SG_S_VT])) {
-			sg_dec_fail(d, "array count past the data");
+			col__seg_dec_fail(d, "array count past the data");
 			return;
 		}
 		if (++d->depth > SG_MAX_DEPTH) {
-			sg_dec_fail(d, "values nested too deep");
+			col__seg_dec_fail(d, "values nested too deep");
 			return;
 		}
 		ksk_value *items = sg_dec_alloc(d, n, sizeof(*items));
 		for (uint64_t i = 0; i < n && !d->bad; i++)
-			sg_dec_value(d, &items[i]);
+			col__seg_dec_value(d, &items[i]);
 		d->depth--;
 		v->u.arr.items = items;
 		v->u.arr.n = d->bad ? 0 : (uint32_t)n;
@@ -507,37 +515,37 @@ void sg_dec_value(sg_dec *d, ksk_value *v)
 	case KSK_VAL_KVLIST: {
 		v->type = KSK_VAL_KVLIST;
 		if (++d->depth > SG_MAX_DEPTH) {
-			sg_dec_fail(d, "values nested too deep");
+			col__seg_dec_fail(d, "values nested too deep");
 			return;
 		}
 		uint32_t n = 0;
-		v->u.kv.items = sg_dec_attrs(d, &n);
+		v->u.kv.items = col__seg_dec_attrs(d, &n);
 		v->u.kv.n = n;
 		d->depth--;
 		break;
 	}
 	default:
-		sg_dec_fail(d, "unknown value type");
+		col__seg_dec_fail(d, "unknown value type");
 		break;
 	}
 	if (!d->bad && (t & 0xf0) && (t & 0x0f) != KSK_VAL_BOOL)
-		sg_dec_fail(d, "bad value type bits");
+		col__seg_dec_fail(d, "bad value type bits");
 }
 
-ksk_attr *sg_dec_attrs(sg_dec *d, uint32_t *n_out)
+ksk_attr *col__seg_dec_attrs(sg_dec *d, uint32_t *n_out)
 {
 	*n_out = 0;
-	uint64_t n = sg_get_varint(d, d->rs[SG_S_NATTR]);
+	uint64_t n = col__seg_get_varint(d, d->rs[SG_S_NATTR]);
 	if (d->bad || n == 0)
 		return NULL;
 	if (n > sg_rd_left(d->rs[SG_S_KEY])) {
-		sg_dec_fail(d, "attribute count past the data");
+		col__seg_dec_fail(d, "attribute count past the data");
 		return NULL;
 	}
 	ksk_attr *a = sg_dec_alloc(d, n, sizeof(*a));
 	for (uint64_t i = 0; i < n && !d->bad; i++) {
-		a[i].key = sg_dec_str(d, SG_S_KEY);
-		sg_dec_value(d, &a[i].value);
+		a[i].key = col__seg_dec_str(d, SG_S_KEY);
+		col__seg_dec_value(d, &a[i].value);
 	}
 	if (d->bad)
 		return NULL;
@@ -547,65 +555,72 @@ ksk_attr *sg_dec_attrs(sg_dec *d, uint32_t *n_out)
 
 static uint32_t sg_get_u32v(sg_dec *d, sg_rd *r)
 {
-	uint64_t v = sg_get_varint(d, r);
+	uint64_t v = col__seg_get_varint(d, r);
 	if (v > UINT32_MAX) {
-		sg_dec_fail(d, "count over 32 bits");
+		col__seg_dec_fail(d, "count over 32 bits");
 		return 0;
 	}
 	return (uint32_t)v;
 }
 
-void sg_dec_span(sg_dec *d, ksk_span *s, const uint8_t tid[16], uint64_t base,
+void col__seg_dec_span(sg_dec *d, ksk_span *s, const uint8_t tid[16], uint64_t base,
                  uint32_t n_spans, uint32_t *parent, const ksk_span *done, uint32_t i_self)
 {
 	memset(s, 0, sizeof(*s));
 	memcpy(s->trace_id, tid, KSK_TRACE_ID_LEN);
 	*parent = SG_PARENT_NONE;
-	const uint8_t *id = sg_get_raw(d, d->rs[SG_S_ID], KSK_SPAN_ID_LEN);
+	const uint8_t *id = col__seg_get_raw(d, d->rs[SG_S_ID], KSK_SPAN_ID_LEN);
 	if (id)
 		memcpy(s->span_id, id, KSK_SPAN_ID_LEN);
-	uint64_t pc = sg_get_varint(d, d->rs[SG_S_PARENT]);
+	uint64_t pc = col__seg_get_varint(d, d->rs[SG_S_PARENT]);
 	if (pc == (uint64_t)n_spans + 1) {
-		const uint8_t *p = sg_get_raw(d, d->rs[SG_S_XID], KSK_SPAN_ID_LEN);
+		const uint8_t *p = col__seg_get_raw(d, d->rs[SG_S_XID], KSK_SPAN_ID_LEN);
 		if (p)
 			memcpy(s->parent_id, p, KSK_SPAN_ID_LEN);
 		s->has_parent = true;
 		*parent = SG_PARENT_EXT;
 	} else if (pc > n_spans + 1ull) {
-		sg_dec_fail(d, "parent index out of range");
+		col__seg_dec_fail(d, "parent index out of range");
 	} else if (pc > 0) {
 		*parent = (uint32_t)(pc - 1);
 		s->has_parent = true;
 	}
-	s->name = sg_dec_str(d, SG_S_NAME);
-	uint8_t k = sg_get_u8(d, d->rs[SG_S_KIND]);
+	s->name = col__seg_dec_str(d, SG_S_NAME);
+	uint8_t k = col__seg_get_u8(d, d->rs[SG_S_KIND]);
 	if ((k & 7) > KSK_KIND_CONSUMER || ((k >> 3) & 3) > KSK_STATUS_ERROR || (k & 0xC0))
-		sg_dec_fail(d, "bad kind/status byte");
+		col__seg_dec_fail(d, "bad kind/status byte");
 	s->kind = (ksk_span_kind)(k & 7);
 	s->status = (ksk_status_code)((k >> 3) & 3);
 	const ksk_span *ps = *parent < i_self ? &done[*parent] : NULL;
+	uint64_t sc = d->tscale ? d->tscale : 1;
 	uint64_t from = ps ? ps->start_ns : base;
-	uint64_t st = sg_get_varint(d, d->rs[SG_S_START]);
-	uint64_t du = sg_get_varint(d, d->rs[SG_S_DUR]);
+	uint64_t st = col__seg_get_varint(d, d->rs[SG_S_START]);
+	uint64_t du = col__seg_get_varint(d, d->rs[SG_S_DUR]);
 	if (sg_rpc_pair(s, ps)) {
 		int64_t diff = sg_unzigzag(du);
-		du = (ps->end_ns - ps->start_ns) - (uint64_t)diff;
-	}
+		du = (ps->end_ns - ps->start_ns) - (uint64_t)diff * sc; /* wraps, checked below */
+	} else if (du > UINT64_MAX / sc)
+		col__seg_dec_fail(d, "span duration overflows");
+	else
+		du *= sc;
+	if (st > UINT64_MAX / sc)
+		col__seg_dec_fail(d, "span start overflows");
+	st *= sc;
 	if (st > UINT64_MAX - from || du > UINT64_MAX - from - st)
-		sg_dec_fail(d, "span time overflows");
+		col__seg_dec_fail(d, "span time overflows");
 	s->start_ns = from + st;
 	s->end_ns = s->start_ns + du;
 	s->resource = sg_get_u32v(d, d->rs[SG_S_RES]);
 	s->flags = sg_get_u32v(d, d->rs[SG_S_MISC]);
-	s->scope_name = sg_dec_str(d, SG_S_MISC);
-	s->scope_version = sg_dec_str(d, SG_S_MISC);
+	s->scope_name = col__seg_dec_str(d, SG_S_MISC);
+	s->scope_version = col__seg_dec_str(d, SG_S_MISC);
 	uint8_t x = 0;
 	if (k & 0x20) {
-		x = sg_get_u8(d, d->rs[SG_S_MISC]);
+		x = col__seg_get_u8(d, d->rs[SG_S_MISC]);
 		if (x & SG_SX_STATUS_MSG)
-			s->status_msg = sg_dec_str(d, SG_S_MISC);
+			s->status_msg = col__seg_dec_str(d, SG_S_MISC);
 		if (x & SG_SX_TRACE_STATE)
-			s->trace_state = sg_dec_str(d, SG_S_MISC);
+			s->trace_state = col__seg_dec_str(d, SG_S_MISC);
 		if (x & SG_SX_DROP_ATTRS)
 			s->dropped_attrs = sg_get_u32v(d, d->rs[SG_S_MISC]);
 		if (x & SG_SX_DROP_EVENTS)
@@ -613,45 +628,45 @@ void sg_dec_span(sg_dec *d, ksk_span *s, const uint8_t tid[16], uint64_t base,
 		if (x & SG_SX_DROP_LINKS)
 			s->dropped_links = sg_get_u32v(d, d->rs[SG_S_MISC]);
 	}
-	s->attrs = sg_dec_attrs(d, &s->n_attrs);
-	uint64_t ne = sg_get_varint(d, d->rs[SG_S_EV]);
+	s->attrs = col__seg_dec_attrs(d, &s->n_attrs);
+	uint64_t ne = col__seg_get_varint(d, d->rs[SG_S_EV]);
 	if (!d->bad && ne > sg_rd_left(d->rs[SG_S_EVNAME]))
-		sg_dec_fail(d, "event count past the data");
+		col__seg_dec_fail(d, "event count past the data");
 	if (!d->bad && ne) {
 		s->events = sg_dec_alloc(d, ne, sizeof(ksk_event));
 		uint64_t tprev = s->start_ns;
 		for (uint64_t i = 0; i < ne && !d->bad; i++) {
 			ksk_event *ev = &s->events[i];
-			int64_t dt = sg_unzigzag(sg_get_varint(d, d->rs[SG_S_EVT]));
-			ev->time_ns = tprev + (uint64_t)dt;
+			int64_t dt = sg_unzigzag(col__seg_get_varint(d, d->rs[SG_S_EVT]));
+			ev->time_ns = tprev + (uint64_t)dt * sc; /* wraps on hostile input only */
 			tprev = ev->time_ns;
-			ev->name = sg_dec_str(d, SG_S_EVNAME);
-			ev->attrs = sg_dec_attrs(d, &ev->n_attrs);
+			ev->name = col__seg_dec_str(d, SG_S_EVNAME);
+			ev->attrs = col__seg_dec_attrs(d, &ev->n_attrs);
 			ev->dropped_attrs = sg_get_u32v(d, d->rs[SG_S_EV]);
 		}
 		if (!d->bad)
 			s->n_events = (uint32_t)ne;
 	}
 	if (x & SG_SX_LINKS) {
-		uint64_t nl = sg_get_varint(d, d->rs[SG_S_MISC]);
+		uint64_t nl = col__seg_get_varint(d, d->rs[SG_S_MISC]);
 		if (!d->bad && nl > sg_rd_left(d->rs[SG_S_XID]) / KSK_SPAN_ID_LEN)
-			sg_dec_fail(d, "link count past the data");
+			col__seg_dec_fail(d, "link count past the data");
 		if (!d->bad && nl) {
 			s->links = sg_dec_alloc(d, nl, sizeof(ksk_link));
 			for (uint64_t i = 0; i < nl && !d->bad; i++) {
 				ksk_link *l = &s->links[i];
-				uint8_t same = sg_get_u8(d, d->rs[SG_S_MISC]);
+				uint8_t same = col__seg_get_u8(d, d->rs[SG_S_MISC]);
 				if (same > 1)
-					sg_dec_fail(d, "bad link flag");
-				const uint8_t *t = same ? tid : sg_get_raw(d, d->rs[SG_S_XID], KSK_TRACE_ID_LEN);
+					col__seg_dec_fail(d, "bad link flag");
+				const uint8_t *t = same ? tid : col__seg_get_raw(d, d->rs[SG_S_XID], KSK_TRACE_ID_LEN);
 				if (t)
 					memcpy(l->trace_id, t, KSK_TRACE_ID_LEN);
-				const uint8_t *sp = sg_get_raw(d, d->rs[SG_S_XID], KSK_SPAN_ID_LEN);
+				const uint8_t *sp = col__seg_get_raw(d, d->rs[SG_S_XID], KSK_SPAN_ID_LEN);
 				if (sp)
 					memcpy(l->span_id, sp, KSK_SPAN_ID_LEN);
-				l->trace_state = sg_dec_str(d, SG_S_MISC);
+				l->trace_state = col__seg_dec_str(d, SG_S_MISC);
 				l->flags = sg_get_u32v(d, d->rs[SG_S_MISC]);
-				l->attrs = sg_dec_attrs(d, &l->n_attrs);
+				l->attrs = col__seg_dec_attrs(d, &l->n_attrs);
 				l->dropped_attrs = sg_get_u32v(d, d->rs[SG_S_MISC]);
 			}
 			if (!d->bad)
@@ -660,29 +675,29 @@ void sg_dec_span(sg_dec *d, ksk_span *s, const uint8_t tid[16], uint64_t base,
 	}
 }
 
-void sg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base)
+void col__seg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base)
 {
 	sg_rd *r = d->rs[0];
 	memset(h, 0, sizeof(*h));
 	sg_dec_reset(d);
-	h->fl = sg_get_u8(d, r);
+	h->fl = col__seg_get_u8(d, r);
 	if (h->fl & 0x80)
-		sg_dec_fail(d, "bad log flags");
-	uint64_t dt = sg_get_varint(d, r);
+		col__seg_dec_fail(d, "bad log flags");
+	uint64_t dt = col__seg_get_varint(d, r);
 	if (dt > UINT64_MAX - base)
-		sg_dec_fail(d, "log time overflows");
+		col__seg_dec_fail(d, "log time overflows");
 	h->eff = base + dt;
-	h->observed_ns = h->eff + (uint64_t)sg_unzigzag(sg_get_varint(d, r));
+	h->observed_ns = h->eff + (uint64_t)sg_unzigzag(col__seg_get_varint(d, r));
 	h->time_ns = (h->fl & SG_LF_TIME0) ? 0 : h->eff;
-	h->severity = sg_get_u8(d, r);
+	h->severity = col__seg_get_u8(d, r);
 	if (h->severity > 24)
-		sg_dec_fail(d, "bad severity");
+		col__seg_dec_fail(d, "bad severity");
 	h->res = sg_get_u32v(d, r);
 	if (h->fl & SG_LF_TRACE)
 		h->trace_ord = sg_get_u32v(d, r);
 }
 
-void sg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
+void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
 {
 	sg_rd *r = d->rs[0];
 	memset(l, 0, sizeof(*l));
@@ -691,21 +706,21 @@ void sg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
 	l->severity = h->severity;
 	l->has_trace = (h->fl & SG_LF_TRACE) != 0;
 	if (h->fl & SG_LF_SPAN) {
-		const uint8_t *p = sg_get_raw(d, r, KSK_SPAN_ID_LEN);
+		const uint8_t *p = col__seg_get_raw(d, r, KSK_SPAN_ID_LEN);
 		if (p)
 			memcpy(l->span_id, p, KSK_SPAN_ID_LEN);
 		l->has_span = true;
 	}
 	if (h->fl & SG_LF_SEVTEXT)
-		l->severity_text = sg_dec_str(d, 0);
-	sg_dec_value(d, &l->body);
-	l->attrs = sg_dec_attrs(d, &l->n_attrs);
+		l->severity_text = col__seg_dec_str(d, 0);
+	col__seg_dec_value(d, &l->body);
+	l->attrs = col__seg_dec_attrs(d, &l->n_attrs);
 	l->flags = sg_get_u32v(d, r);
 	if (h->fl & SG_LF_EVNAME)
-		l->event_name = sg_dec_str(d, 0);
+		l->event_name = col__seg_dec_str(d, 0);
 	if (h->fl & SG_LF_SCOPE) {
-		l->scope_name = sg_dec_str(d, 0);
-		l->scope_version = sg_dec_str(d, 0);
+		l->scope_name = col__seg_dec_str(d, 0);
+		l->scope_version = col__seg_dec_str(d, 0);
 	}
 	if (h->fl & SG_LF_DROPPED)
 		l->dropped_attrs = sg_get_u32v(d, r);
@@ -713,7 +728,7 @@ void sg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
 
 /* ---- hashing and filters ------------------------------------------------- */
 
-uint64_t sg_hash_feed(uint64_t h, const void *p, size_t n)
+uint64_t col__seg_hash_feed(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *s = p;
 	while (n >= 8) {
@@ -732,12 +747,12 @@ uint64_t sg_hash_feed(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-uint64_t sg_hash(const void *p, size_t n)
+uint64_t col__seg_hash(const void *p, size_t n)
 {
-	return sg_hash_end(sg_hash_feed(SG_HASH_SEED, p, n));
+	return sg_hash_end(col__seg_hash_feed(SG_HASH_SEED, p, n));
 }
 
-int sg_value_text(const ksk_value *v, char *buf, const char **txt)
+int col__seg_value_text(const ksk_value *v, char *buf, const char **txt)
 {
 	switch (v->type) {
 	case KSK_VAL_STR:
@@ -768,34 +783,34 @@ int sg_value_text(const ksk_value *v, char *buf, const char **txt)
 	}
 }
 
-uint64_t sg_item_op(ksk_str svc, ksk_str name, int kind)
+uint64_t col__seg_item_op(ksk_str svc, ksk_str name, int kind)
 {
 	uint8_t k = (uint8_t)kind;
-	uint64_t h = sg_hash_feed(SG_HASH_SEED, "op:", 3);
-	h = sg_hash_feed(h, svc.ptr, svc.len);
-	h = sg_hash_feed(h, "/", 1);
-	h = sg_hash_feed(h, name.ptr, name.len);
-	h = sg_hash_feed(h, &k, 1);
+	uint64_t h = col__seg_hash_feed(SG_HASH_SEED, "op:", 3);
+	h = col__seg_hash_feed(h, svc.ptr, svc.len);
+	h = col__seg_hash_feed(h, "/", 1);
+	h = col__seg_hash_feed(h, name.ptr, name.len);
+	h = col__seg_hash_feed(h, &k, 1);
 	return sg_hash_end(h);
 }
 
-uint64_t sg_item_attr(ksk_str key, const char *val, size_t vlen)
+uint64_t col__seg_item_attr(ksk_str key, const char *val, size_t vlen)
 {
-	uint64_t h = sg_hash_feed(SG_HASH_SEED, "a:", 2);
-	h = sg_hash_feed(h, key.ptr, key.len);
-	h = sg_hash_feed(h, "=", 1);
-	h = sg_hash_feed(h, val, vlen);
+	uint64_t h = col__seg_hash_feed(SG_HASH_SEED, "a:", 2);
+	h = col__seg_hash_feed(h, key.ptr, key.len);
+	h = col__seg_hash_feed(h, "=", 1);
+	h = col__seg_hash_feed(h, val, vlen);
 	return sg_hash_end(h);
 }
 
-uint64_t sg_item_attr_key(ksk_str key)
+uint64_t col__seg_item_attr_key(ksk_str key)
 {
-	uint64_t h = sg_hash_feed(SG_HASH_SEED, "d:", 2);
-	h = sg_hash_feed(h, key.ptr, key.len);
+	uint64_t h = col__seg_hash_feed(SG_HASH_SEED, "d:", 2);
+	h = col__seg_hash_feed(h, key.ptr, key.len);
 	return sg_hash_end(h);
 }
 
-void sg_bloom_add(uint8_t *bits, uint32_t words, uint64_t h)
+void col__seg_bloom_add(uint8_t *bits, uint32_t words, uint64_t h)
 {
 	uint64_t nbits = (uint64_t)words * 64;
 	uint64_t a = h, b = sg_mix64(h ^ 0x5851f42d4c957f2dull) | 1;
@@ -805,7 +820,7 @@ void sg_bloom_add(uint8_t *bits, uint32_t words, uint64_t h)
 	}
 }
 
-bool sg_bloom_test(const uint8_t *bits, uint32_t words, uint64_t h)
+bool col__seg_bloom_test(const uint8_t *bits, uint32_t words, uint64_t h)
 {
 	if (words == 0)
 		return false;
@@ -819,12 +834,12 @@ bool sg_bloom_test(const uint8_t *bits, uint32_t words, uint64_t h)
 	return true;
 }
 
-uint64_t sg_trace_hash(const uint8_t tid[16])
+uint64_t col__seg_trace_hash(const uint8_t tid[16])
 {
-	return sg_hash(tid, 16);
+	return col__seg_hash(tid, 16);
 }
 
-void sg_tfilter_add(uint8_t *bits, uint32_t blocks, uint64_t h)
+void col__seg_tfilter_add(uint8_t *bits, uint32_t blocks, uint64_t h)
 {
 	uint64_t blk = ((h >> 32) * (uint64_t)blocks) >> 32;
 	uint8_t *b = bits + blk * 64;
@@ -836,7 +851,7 @@ void sg_tfilter_add(uint8_t *bits, uint32_t blocks, uint64_t h)
 	}
 }
 
-bool sg_tfilter_test(const uint8_t *bits, uint32_t blocks, uint64_t h)
+bool col__seg_tfilter_test(const uint8_t *bits, uint32_t blocks, uint64_t h)
 {
 	if (blocks == 0)
 		return false;

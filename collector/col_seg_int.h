@@ -8,7 +8,9 @@
  * filters shared by writer and reader. The file layout they serve is
  * docs/STORAGE-segment.md.
  *
- * Hides nothing from col_segment.c; nobody else includes it.
+ * Hides nothing from col_segment.c; nobody else includes it. Its
+ * non-static functions carry the internal prefix col__seg_ (they are
+ * linked into the collector core); the rest are static inline or types.
  */
 #ifndef COL_SEG_INT_H
 #define COL_SEG_INT_H
@@ -83,7 +85,7 @@ enum sg_stream {
 /* An interned string. Every string the writer copied points at `bytes` of
  * one of these, so the encoder finds its entry from the pointer. */
 typedef struct sg_istr {
-	uint64_t hash;      /* sg_hash of the bytes */
+	uint64_t hash;      /* col__seg_hash of the bytes */
 	uint32_t len;       /* bytes */
 	uint32_t uses;      /* times it was referenced by added records */
 	uint32_t id;        /* dictionary id at finish; UINT32_MAX = inline */
@@ -106,6 +108,9 @@ typedef struct sg_enc {
 	ksk_buf *st[SG_NSTREAMS]; /* borrowed buffers; may all be the same */
 	uint32_t recent[SG_RECENT]; /* dictionary ids, most recent first */
 	uint32_t n_recent;
+	uint64_t tscale;          /* span times are stored divided by this
+	                             (a power of 10 dividing every time of the
+	                             trace: µs or ms clocks); 0 = 1 */
 } sg_enc;
 
 /* Forget the recent strings (at each trace, log and resource). */
@@ -114,23 +119,23 @@ static inline void sg_enc_reset(sg_enc *e)
 	e->n_recent = 0;
 }
 
-void sg_put_u8(ksk_buf *b, uint8_t v);
-void sg_put_varint(ksk_buf *b, uint64_t v);
-void sg_put_raw(ksk_buf *b, const void *p, size_t n);
-void sg_enc_str(sg_enc *e, int stream, ksk_str s);
-void sg_enc_value(sg_enc *e, const ksk_value *v);
-void sg_enc_attrs(sg_enc *e, const ksk_attr *a, uint32_t n);
+void col__seg_put_u8(ksk_buf *b, uint8_t v);
+void col__seg_put_varint(ksk_buf *b, uint64_t v);
+void col__seg_put_raw(ksk_buf *b, const void *p, size_t n);
+void col__seg_enc_str(sg_enc *e, int stream, ksk_str s);
+void col__seg_enc_value(sg_enc *e, const ksk_value *v);
+void col__seg_enc_attrs(sg_enc *e, const ksk_attr *a, uint32_t n);
 
 /* Encodes one span of a trace. `parent` is the parent's index in the
  * trace, SG_PARENT_NONE or SG_PARENT_EXT; `ps` the parent span when it
  * comes earlier in the trace (times are then relative to it), else NULL. */
 #define SG_PARENT_NONE UINT32_MAX
 #define SG_PARENT_EXT (UINT32_MAX - 1)
-void sg_enc_span(sg_enc *e, const ksk_span *s, uint64_t base, uint32_t parent,
+void col__seg_enc_span(sg_enc *e, const ksk_span *s, uint64_t base, uint32_t parent,
                  uint32_t n_spans, uint32_t res, const ksk_span *ps);
 
 /* Encodes one log record (single-stream). */
-void sg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
+void col__seg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
                 uint32_t res, uint32_t trace_ord);
 
 static inline uint64_t sg_zigzag(int64_t v)
@@ -154,7 +159,8 @@ typedef struct sg_rd {
 typedef struct sg_dict {
 	const uint8_t *bytes; /* all strings back to back */
 	const uint32_t *off;  /* n + 1 offsets into bytes */
-	uint32_t n;
+	const ksk_str *strs;  /* instead, when set: string i (the writer's rows) */
+	uint32_t n;           /* strings */
 } sg_dict;
 
 /* Decoder: stream readers plus where strings go. A failure is sticky in
@@ -172,6 +178,7 @@ typedef struct sg_dec {
 	uint32_t depth;          /* value nesting now */
 	uint32_t recent[SG_RECENT]; /* as sg_enc's */
 	uint32_t n_recent;
+	uint64_t tscale;         /* as sg_enc's; 0 = 1 */
 } sg_dec;
 
 static inline void sg_dec_reset(sg_dec *d)
@@ -179,23 +186,23 @@ static inline void sg_dec_reset(sg_dec *d)
 	d->n_recent = 0;
 }
 
-uint8_t sg_get_u8(sg_dec *d, sg_rd *r);
-uint64_t sg_get_varint(sg_dec *d, sg_rd *r);
-const uint8_t *sg_get_raw(sg_dec *d, sg_rd *r, size_t n);
-ksk_str sg_dec_str(sg_dec *d, int stream);
-void sg_dec_value(sg_dec *d, ksk_value *v);
-ksk_attr *sg_dec_attrs(sg_dec *d, uint32_t *n);
-void sg_dec_fail(sg_dec *d, const char *why);
+uint8_t col__seg_get_u8(sg_dec *d, sg_rd *r);
+uint64_t col__seg_get_varint(sg_dec *d, sg_rd *r);
+const uint8_t *col__seg_get_raw(sg_dec *d, sg_rd *r, size_t n);
+ksk_str col__seg_dec_str(sg_dec *d, int stream);
+void col__seg_dec_value(sg_dec *d, ksk_value *v);
+ksk_attr *col__seg_dec_attrs(sg_dec *d, uint32_t *n);
+void col__seg_dec_fail(sg_dec *d, const char *why);
 
 static inline size_t sg_rd_left(const sg_rd *r)
 {
 	return (size_t)(r->end - r->p);
 }
 
-/* Decodes span number `i_self` of a trace (the mirror of sg_enc_span).
+/* Decodes span number `i_self` of a trace (the mirror of col__seg_enc_span).
  * *parent gets the index, SG_PARENT_NONE or SG_PARENT_EXT (then
  * s->parent_id is set from XID); `done` holds the spans decoded before. */
-void sg_dec_span(sg_dec *d, ksk_span *s, const uint8_t tid[16], uint64_t base,
+void col__seg_dec_span(sg_dec *d, ksk_span *s, const uint8_t tid[16], uint64_t base,
                  uint32_t n_spans, uint32_t *parent, const ksk_span *done, uint32_t i_self);
 
 /* Log record head: the cheap fields a search filters on. */
@@ -216,10 +223,10 @@ typedef struct sg_log_head {
 #define SG_LF_SCOPE 0x20u
 #define SG_LF_DROPPED 0x40u
 
-void sg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base);
+void col__seg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base);
 /* The rest of the record after the head; fills everything but trace_id
  * and resource (the caller maps those). */
-void sg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l);
+void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l);
 
 /* ---- hashing and filters ------------------------------------------------ */
 
@@ -236,34 +243,34 @@ static inline uint64_t sg_mix64(uint64_t x)
 /* Streaming hash: start with SG_HASH_SEED, feed pieces, finish. The same
  * pieces in the same split give the same value. */
 #define SG_HASH_SEED 0x6a09e667f3bcc909ull
-uint64_t sg_hash_feed(uint64_t h, const void *p, size_t n);
+uint64_t col__seg_hash_feed(uint64_t h, const void *p, size_t n);
 static inline uint64_t sg_hash_end(uint64_t h)
 {
 	return sg_mix64(h);
 }
-uint64_t sg_hash(const void *p, size_t n);
+uint64_t col__seg_hash(const void *p, size_t n);
 
 /* Text of a scalar attribute value as col_attr_filter compares it.
  * @return : length written to buf (>= 32 bytes), or -1 when the value is
  *           not a string/int/bool (not indexed by value). For strings the
  *           text is not copied: *txt points at the value. */
-int sg_value_text(const ksk_value *v, char *buf, const char **txt);
+int col__seg_value_text(const ksk_value *v, char *buf, const char **txt);
 
 /* Summary item hashes (docs: "Search filter"). */
-uint64_t sg_item_op(ksk_str svc, ksk_str name, int kind);
-uint64_t sg_item_attr(ksk_str key, const char *val, size_t vlen);
-uint64_t sg_item_attr_key(ksk_str key);
+uint64_t col__seg_item_op(ksk_str svc, ksk_str name, int kind);
+uint64_t col__seg_item_attr(ksk_str key, const char *val, size_t vlen);
+uint64_t col__seg_item_attr_key(ksk_str key);
 
 /* Bloom over `words` 64-bit words with k probes (per-summary filter). */
 #define SG_SUM_K 6
-void sg_bloom_add(uint8_t *bits, uint32_t words, uint64_t h);
-bool sg_bloom_test(const uint8_t *bits, uint32_t words, uint64_t h);
+void col__seg_bloom_add(uint8_t *bits, uint32_t words, uint64_t h);
+bool col__seg_bloom_test(const uint8_t *bits, uint32_t words, uint64_t h);
 
 /* Blocked bloom over trace IDs: 512-bit blocks, 7 probes in one block. */
 #define SG_TF_BITS_PER_KEY 10
 #define SG_TF_K 7
-uint64_t sg_trace_hash(const uint8_t tid[16]);
-void sg_tfilter_add(uint8_t *bits, uint32_t blocks, uint64_t h);
-bool sg_tfilter_test(const uint8_t *bits, uint32_t blocks, uint64_t h);
+uint64_t col__seg_trace_hash(const uint8_t tid[16]);
+void col__seg_tfilter_add(uint8_t *bits, uint32_t blocks, uint64_t h);
+bool col__seg_tfilter_test(const uint8_t *bits, uint32_t blocks, uint64_t h);
 
 #endif /* COL_SEG_INT_H */

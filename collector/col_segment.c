@@ -3,8 +3,12 @@
  * long-term storage: a writer that seals records into one immutable file
  * and a reader that serves trace-by-ID, search, tables and logs from it.
  *
- * Data in (writer): decoded batches (copied; strings interned so each
- * distinct string is held once and counted). Data out: one file, written
+ * Data in (writer): decoded batches. Each span and log is kept as a
+ * compact row (the segment codec in single-stream form, every string an
+ * ordinal into the writer's intern table, which holds each distinct string
+ * once and counts its uses): ~200 bytes per span instead of ~1 KiB of
+ * structs. At the finish the rows are decoded again, grouped and
+ * re-encoded with the final dictionary. Data out: one file, written
  * to PATH.tmp, fsync'd, renamed to PATH, directory fsync'd. Layout
  * (docs/STORAGE-segment.md has the byte-level table):
  *
@@ -131,14 +135,31 @@ typedef struct sgw_res {
 	uint64_t hash;   /* over the interned pointers */
 } sgw_res;
 
+/* Where an added span's row is, with what sorting needs. */
+typedef struct sgw_srow {
+	uint8_t tid[16];     /* trace ID */
+	uint64_t start, end; /* span times */
+	uint64_t off;        /* its row in w->rows */
+} sgw_srow;
+
+/* Where an added log's row is. */
+typedef struct sgw_lrow {
+	uint8_t tid[16];     /* trace ID; meaningful with has_trace */
+	uint64_t eff;        /* time_ns, or observed_ns when it is 0 */
+	uint64_t off;        /* its row in w->rows */
+	bool has_trace;      /* the log carries a trace ID */
+} sgw_lrow;
+
 struct col_segw {
 	const ksk_alloc *alloc;   /* borrowed, outlives the writer */
-	ksk_arena *arena;         /* copies of records and interned strings */
+	ksk_arena *arena;         /* interned strings and resource copies */
+	ksk_arena *tmp;           /* per batch / per trace scratch */
 	sg_istr **itab;           /* open-addressing intern table */
 	size_t icap, icount;
-	ksk_span *spans;          /* copied spans, add order */
+	ksk_buf rows;             /* every added span and log as a compact row */
+	sgw_srow *srows;          /* spans, add order */
 	size_t n_spans, cap_spans;
-	ksk_log *logs;            /* copied logs, add order */
+	sgw_lrow *lrows;          /* logs, add order */
 	size_t n_logs, cap_logs;
 	sgw_res *res;             /* distinct resources */
 	uint32_t n_res, cap_res;
@@ -162,6 +183,12 @@ ksk_err col_segw_create(const ksk_alloc *alloc, col_segw **out)
 		ksk_free(alloc, w);
 		return KSK_ENOMEM;
 	}
+	if (ksk_arena_create(alloc, 1u << 20, 0, &w->tmp) != KSK_OK) {
+		ksk_arena_destroy(w->arena);
+		ksk_free(alloc, w);
+		return KSK_ENOMEM;
+	}
+	ksk_buf_init(&w->rows, alloc, 0);
 	w->level = SG_DEFAULT_LEVEL;
 	w->block_bytes = SG_DEFAULT_BLOCK;
 	w->log_block_bytes = SG_DEFAULT_LOG_BLOCK;
@@ -175,8 +202,10 @@ void col_segw_destroy(col_segw *w)
 	if (!w)
 		return;
 	ksk_free(w->alloc, w->itab);
-	ksk_free(w->alloc, w->spans);
-	ksk_free(w->alloc, w->logs);
+	ksk_free(w->alloc, w->srows);
+	ksk_free(w->alloc, w->lrows);
+	ksk_buf_fini(&w->rows);
+	ksk_arena_destroy(w->tmp);
 	ksk_free(w->alloc, w->res);
 	ksk_free(w->alloc, w->keys);
 	ksk_arena_destroy(w->arena);
@@ -246,7 +275,7 @@ static ksk_str sgw_intern(col_segw *w, ksk_str s)
 		w->itab = nt;
 		w->icap = nc;
 	}
-	uint64_t h = sg_hash(s.ptr, s.len);
+	uint64_t h = col__seg_hash(s.ptr, s.len);
 	size_t m = w->icap - 1, i = h & m;
 	while (w->itab[i]) {
 		sg_istr *e = w->itab[i];
@@ -264,8 +293,8 @@ static ksk_str sgw_intern(col_segw *w, ksk_str s)
 	e->hash = h;
 	e->len = s.len;
 	e->uses = 1;
-	e->id = UINT32_MAX;
 	e->ord = (uint32_t)w->icount;
+	e->id = e->ord; /* rows code strings by ordinal until the finish */
 	memcpy(e->bytes, s.ptr, s.len);
 	e->bytes[s.len] = '\0';
 	w->itab[i] = e;
@@ -273,9 +302,10 @@ static ksk_str sgw_intern(col_segw *w, ksk_str s)
 	return (ksk_str){e->bytes, e->len};
 }
 
-static ksk_attr *sgw_copy_attrs(col_segw *w, const ksk_attr *src, uint32_t n);
+static ksk_attr *sgw_copy_attrs(col_segw *w, ksk_arena *a, const ksk_attr *src, uint32_t n);
 
-static void sgw_copy_value(col_segw *w, ksk_value *d, const ksk_value *s)
+/* Copies a value into `a` with its strings interned. */
+static void sgw_copy_value(col_segw *w, ksk_arena *a, ksk_value *d, const ksk_value *s)
 {
 	*d = *s;
 	switch (s->type) {
@@ -286,18 +316,18 @@ static void sgw_copy_value(col_segw *w, ksk_value *d, const ksk_value *s)
 	case KSK_VAL_ARRAY:
 		d->u.arr.items = NULL;
 		if (s->u.arr.n) {
-			d->u.arr.items = ksk_arena_calloc(w->arena, s->u.arr.n, sizeof(ksk_value));
+			d->u.arr.items = ksk_arena_calloc(a, s->u.arr.n, sizeof(ksk_value));
 			if (!d->u.arr.items) {
 				w->err = KSK_ENOMEM;
 				d->u.arr.n = 0;
 				return;
 			}
 			for (uint32_t i = 0; i < s->u.arr.n; i++)
-				sgw_copy_value(w, &d->u.arr.items[i], &s->u.arr.items[i]);
+				sgw_copy_value(w, a, &d->u.arr.items[i], &s->u.arr.items[i]);
 		}
 		break;
 	case KSK_VAL_KVLIST:
-		d->u.kv.items = sgw_copy_attrs(w, s->u.kv.items, s->u.kv.n);
+		d->u.kv.items = sgw_copy_attrs(w, a, s->u.kv.items, s->u.kv.n);
 		if (!d->u.kv.items)
 			d->u.kv.n = 0;
 		break;
@@ -306,18 +336,18 @@ static void sgw_copy_value(col_segw *w, ksk_value *d, const ksk_value *s)
 	}
 }
 
-static ksk_attr *sgw_copy_attrs(col_segw *w, const ksk_attr *src, uint32_t n)
+static ksk_attr *sgw_copy_attrs(col_segw *w, ksk_arena *ar, const ksk_attr *src, uint32_t n)
 {
 	if (n == 0)
 		return NULL;
-	ksk_attr *a = ksk_arena_calloc(w->arena, n, sizeof(*a));
+	ksk_attr *a = ksk_arena_calloc(ar, n, sizeof(*a));
 	if (!a) {
 		w->err = KSK_ENOMEM;
 		return NULL;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		a[i].key = sgw_intern(w, src[i].key);
-		sgw_copy_value(w, &a[i].value, &src[i].value);
+		sgw_copy_value(w, ar, &a[i].value, &src[i].value);
 	}
 	return a;
 }
@@ -385,7 +415,7 @@ static uint32_t sgw_add_resource(col_segw *w, const ksk_resource *src)
 {
 	ksk_resource r;
 	memset(&r, 0, sizeof(r));
-	r.attrs = sgw_copy_attrs(w, src->attrs, src->n_attrs);
+	r.attrs = sgw_copy_attrs(w, w->arena, src->attrs, src->n_attrs);
 	r.n_attrs = r.attrs ? src->n_attrs : 0;
 	r.dropped_attrs = src->dropped_attrs;
 	r.service = sgw_attr_str(r.attrs, r.n_attrs, KSK_STR("service.name"));
@@ -420,23 +450,30 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr, const ksk_batch *b)
 		return KSK_ENOMEM;
 	for (uint32_t i = 0; i < b->n_resources && !w->err; i++)
 		map[i] = sgw_add_resource(w, &b->resources[i]);
+	/* Each record: an interned copy in w->tmp, encoded at once into a
+	 * compact row (the segment codec, single stream, strings by intern
+	 * ordinal); the copy is dropped after the batch. */
+	sg_enc e;
+	e.tscale = 0;
+	for (int k = 0; k < SG_NSTREAMS; k++)
+		e.st[k] = &w->rows;
 	if (!w->err &&
-	    sgw_grow(w, (void **)&w->spans, &w->cap_spans, w->n_spans + b->n_spans, sizeof(ksk_span)) &&
-	    sgw_grow(w, (void **)&w->logs, &w->cap_logs, w->n_logs + b->n_logs, sizeof(ksk_log))) {
+	    sgw_grow(w, (void **)&w->srows, &w->cap_spans, w->n_spans + b->n_spans, sizeof(sgw_srow)) &&
+	    sgw_grow(w, (void **)&w->lrows, &w->cap_logs, w->n_logs + b->n_logs, sizeof(sgw_lrow))) {
 		for (uint32_t i = 0; i < b->n_spans && !w->err; i++) {
 			const ksk_span *s = &b->spans[i];
-			ksk_span *d = &w->spans[w->n_spans];
+			ksk_span dd, *d = &dd;
 			*d = *s;
 			d->name = sgw_intern(w, s->name);
 			d->status_msg = sgw_intern(w, s->status_msg);
 			d->trace_state = sgw_intern(w, s->trace_state);
 			d->scope_name = sgw_intern(w, s->scope_name);
 			d->scope_version = sgw_intern(w, s->scope_version);
-			d->attrs = sgw_copy_attrs(w, s->attrs, s->n_attrs);
+			d->attrs = sgw_copy_attrs(w, w->tmp, s->attrs, s->n_attrs);
 			d->events = NULL;
 			d->links = NULL;
 			if (s->n_events) {
-				d->events = ksk_arena_calloc(w->arena, s->n_events, sizeof(ksk_event));
+				d->events = ksk_arena_calloc(w->tmp, s->n_events, sizeof(ksk_event));
 				if (!d->events) {
 					w->err = KSK_ENOMEM;
 					break;
@@ -444,12 +481,12 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr, const ksk_batch *b)
 				for (uint32_t j = 0; j < s->n_events; j++) {
 					d->events[j] = s->events[j];
 					d->events[j].name = sgw_intern(w, s->events[j].name);
-					d->events[j].attrs = sgw_copy_attrs(w, s->events[j].attrs,
+					d->events[j].attrs = sgw_copy_attrs(w, w->tmp, s->events[j].attrs,
 					                                    s->events[j].n_attrs);
 				}
 			}
 			if (s->n_links) {
-				d->links = ksk_arena_calloc(w->arena, s->n_links, sizeof(ksk_link));
+				d->links = ksk_arena_calloc(w->tmp, s->n_links, sizeof(ksk_link));
 				if (!d->links) {
 					w->err = KSK_ENOMEM;
 					break;
@@ -457,30 +494,57 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr, const ksk_batch *b)
 				for (uint32_t j = 0; j < s->n_links; j++) {
 					d->links[j] = s->links[j];
 					d->links[j].trace_state = sgw_intern(w, s->links[j].trace_state);
-					d->links[j].attrs = sgw_copy_attrs(w, s->links[j].attrs,
+					d->links[j].attrs = sgw_copy_attrs(w, w->tmp, s->links[j].attrs,
 					                                   s->links[j].n_attrs);
 				}
 			}
 			d->has_parent = !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN);
 			d->resource = map[s->resource];
+			if (w->err)
+				break;
+			sgw_srow *r = &w->srows[w->n_spans];
+			memcpy(r->tid, s->trace_id, 16);
+			r->start = s->start_ns;
+			r->end = s->end_ns;
+			r->off = w->rows.len;
+			sg_enc_reset(&e);
+			col__seg_enc_span(&e, d, 0, d->has_parent ? SG_PARENT_EXT : SG_PARENT_NONE, 0,
+			            d->resource, NULL);
+			if (w->rows.err) {
+				w->err = w->rows.err;
+				break;
+			}
 			w->n_spans++;
 		}
 		for (uint32_t i = 0; i < b->n_logs && !w->err; i++) {
 			const ksk_log *s = &b->logs[i];
-			ksk_log *d = &w->logs[w->n_logs];
+			ksk_log dd, *d = &dd;
 			*d = *s;
 			d->severity_text = sgw_intern(w, s->severity_text);
-			sgw_copy_value(w, &d->body, &s->body);
-			d->attrs = sgw_copy_attrs(w, s->attrs, s->n_attrs);
+			sgw_copy_value(w, w->tmp, &d->body, &s->body);
+			d->attrs = sgw_copy_attrs(w, w->tmp, s->attrs, s->n_attrs);
 			d->event_name = sgw_intern(w, s->event_name);
 			d->scope_name = sgw_intern(w, s->scope_name);
 			d->scope_version = sgw_intern(w, s->scope_version);
 			d->has_trace = !ksk_id_is_zero(s->trace_id, KSK_TRACE_ID_LEN);
 			d->has_span = !ksk_id_is_zero(s->span_id, KSK_SPAN_ID_LEN);
 			d->resource = map[s->resource];
+			if (w->err)
+				break;
+			sgw_lrow *r = &w->lrows[w->n_logs];
+			memcpy(r->tid, s->trace_id, 16);
+			r->has_trace = d->has_trace;
+			r->eff = d->time_ns ? d->time_ns : d->observed_ns;
+			r->off = w->rows.len;
+			col__seg_enc_log(&e, d, 0, r->eff, d->resource, 0);
+			if (w->rows.err) {
+				w->err = w->rows.err;
+				break;
+			}
 			w->n_logs++;
 		}
 	}
+	ksk_arena_reset(w->tmp);
 	ksk_free(w->alloc, map);
 	if (!w->err && hdr) {
 		if (sgw_grow(w, (void **)&w->keys, &w->cap_keys, w->n_keys + 1, SG_KEY_ENT)) {
@@ -586,7 +650,7 @@ typedef struct sgw_sum {
 typedef struct sgw_skey {
 	uint8_t tid[16];              /* trace ID (unused for the time sort) */
 	uint64_t t;                   /* start, or the log's time */
-	uint32_t idx;                 /* index in w->spans / w->logs */
+	uint32_t idx;                 /* index in w->srows / w->lrows */
 } sgw_skey;
 
 typedef struct sgw_trace {
@@ -631,12 +695,39 @@ typedef struct sgw_fin {
 	uint32_t blk_traces;       /* traces in the block being filled */
 	uint32_t n_blocks, n_lblocks; /* blocks written */
 	uint64_t *items;           /* summary bloom items scratch */
+	sg_map dkeymap;            /* keys seen with non-scalar values (by ordinal) */
+	ksk_str *dkeys;            /* those keys */
+	size_t n_dkeys, cap_dkeys;
+	bool dkey_err;             /* an allocation for them failed */
 	size_t cap_items;
 	uint32_t *scratch;         /* per-trace u32 scratch (2 arrays) */
 	size_t cap_scratch;
 	uint64_t min_ns, max_ns;   /* time range of every record */
+	ksk_str *ostr;             /* interned strings by ordinal */
+	sg_dict odict;             /* the rows' dictionary (ostr) */
 	ksk_errinfo *ei;           /* the caller's, may be NULL */
 } sgw_fin;
+
+/* A decoder over the row at `off`, strings pointing at the interned
+ * bytes (so they re-encode with their final codes). */
+static void sgf_row_dec(sgw_fin *f, uint64_t off, sg_dec *d, sg_rd *rd)
+{
+	memset(d, 0, sizeof(*d));
+	rd->p = f->w->rows.data + off;
+	rd->end = f->w->rows.data + f->w->rows.len;
+	for (int k = 0; k < SG_NSTREAMS; k++)
+		d->rs[k] = rd;
+	d->dict = &f->odict;
+	d->a = f->w->tmp;
+}
+
+static ksk_err sgf_row_err(sgw_fin *f, const sg_dec *d)
+{
+	if (d->nomem)
+		return ksk_errinfo_set(f->ei, KSK_ENOMEM, "sealing: out of memory");
+	return ksk_errinfo_set(f->ei, KSK_ESTATE, "sealing: a stored row does not decode: %s",
+	                       d->why);
+}
 
 static ksk_err sgf_flush(sgw_fin *f)
 {
@@ -739,11 +830,6 @@ static int sgw_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint64_t sgw_log_eff(const ksk_log *l)
-{
-	return l->time_ns ? l->time_ns : l->observed_ns;
-}
-
 static void sgf_time(sgw_fin *f, uint64_t lo, uint64_t hi)
 {
 	if (f->min_ns == 0 || lo < f->min_ns)
@@ -758,9 +844,20 @@ static ksk_err sgf_dict(sgw_fin *f)
 {
 	col_segw *w = f->w;
 	size_t n = 0;
-	for (size_t i = 0; i < w->icap; i++)
-		if (w->itab[i] && w->itab[i]->uses >= SG_DICT_MIN_USES)
+	f->ostr = ksk_malloc(f->alloc, (w->icount ? w->icount : 1) * sizeof(ksk_str));
+	if (!f->ostr)
+		return KSK_ENOMEM;
+	for (size_t i = 0; i < w->icap; i++) {
+		sg_istr *e = w->itab[i];
+		if (!e)
+			continue;
+		f->ostr[e->ord] = (ksk_str){e->bytes, e->len};
+		e->id = UINT32_MAX;
+		if (e->uses >= SG_DICT_MIN_USES)
 			n++;
+	}
+	f->odict.strs = f->ostr;
+	f->odict.n = (uint32_t)w->icount;
 	sg_istr **v = ksk_malloc(f->alloc, (n ? n : 1) * sizeof(*v));
 	if (!v)
 		return KSK_ENOMEM;
@@ -770,13 +867,13 @@ static ksk_err sgf_dict(sgw_fin *f)
 			v[n++] = w->itab[i];
 	sg_qsort(v, n, sizeof(*v), sgw_cmp_istr);
 	ksk_buf *b = &f->sec[SEC_DICT];
-	sg_put_varint(b, n);
+	col__seg_put_varint(b, n);
 	for (size_t i = 0; i < n; i++) {
 		v[i]->id = (uint32_t)i;
-		sg_put_varint(b, v[i]->len);
+		col__seg_put_varint(b, v[i]->len);
 	}
 	for (size_t i = 0; i < n; i++)
-		sg_put_raw(b, v[i]->bytes, v[i]->len);
+		col__seg_put_raw(b, v[i]->bytes, v[i]->len);
 	ksk_free(f->alloc, v);
 	return b->err;
 }
@@ -798,28 +895,21 @@ static ksk_err sgf_resources(sgw_fin *f)
 		if (u == 0 || !ksk_str_eq(f->svcs[u - 1], f->svcs[i]))
 			f->svcs[u++] = f->svcs[i];
 	f->n_svc = u;
-	ksk_buf *sb = &f->sec[SEC_SVCS];
-	sg_put_varint(sb, u);
-	for (uint32_t i = 0; i < u; i++) {
-		sg_put_varint(sb, f->svcs[i].len);
-		sg_put_raw(sb, f->svcs[i].ptr, f->svcs[i].len);
-	}
 	ksk_buf *rb = &f->sec[SEC_RES];
 	sg_enc e;
+	e.tscale = 0;
 	for (int k = 0; k < SG_NSTREAMS; k++)
 		e.st[k] = rb;
-	sg_put_varint(rb, w->n_res);
+	col__seg_put_varint(rb, w->n_res);
 	for (uint32_t i = 0; i < w->n_res; i++) {
 		const ksk_str *hit = bsearch(&w->res[i].r.service, f->svcs, u, sizeof(ksk_str),
 		                             sgw_cmp_kstr);
 		f->res_svc[i] = (uint32_t)(hit - f->svcs);
-		sg_put_varint(rb, f->res_svc[i]);
+		col__seg_put_varint(rb, f->res_svc[i]);
 		sg_enc_reset(&e);
-		sg_enc_attrs(&e, w->res[i].r.attrs, w->res[i].r.n_attrs);
-		sg_put_varint(rb, w->res[i].r.dropped_attrs);
+		col__seg_enc_attrs(&e, w->res[i].r.attrs, w->res[i].r.n_attrs);
+		col__seg_put_varint(rb, w->res[i].r.dropped_attrs);
 	}
-	if (sb->err)
-		return sb->err;
 	return rb->err;
 }
 
@@ -838,21 +928,21 @@ static ksk_err sgf_group(sgw_fin *f)
 	if (!f->sk || !f->lk || !f->lt || !f->log_ord || !f->log_blk || !f->log_idx || !f->tr)
 		return KSK_ENOMEM;
 	for (size_t i = 0; i < ns; i++) {
-		memcpy(f->sk[i].tid, w->spans[i].trace_id, 16);
-		f->sk[i].t = w->spans[i].start_ns;
+		memcpy(f->sk[i].tid, w->srows[i].tid, 16);
+		f->sk[i].t = w->srows[i].start;
 		f->sk[i].idx = (uint32_t)i;
-		sgf_time(f, w->spans[i].start_ns, w->spans[i].end_ns);
+		sgf_time(f, w->srows[i].start, w->srows[i].end);
 	}
 	f->n_lk = 0;
 	for (size_t i = 0; i < nl; i++) {
-		uint64_t t = sgw_log_eff(&w->logs[i]);
+		uint64_t t = w->lrows[i].eff;
 		f->lt[i].t = t;
 		f->lt[i].idx = (uint32_t)i;
 		f->log_ord[i] = UINT32_MAX;
 		sgf_time(f, t, t);
-		if (w->logs[i].has_trace) {
+		if (w->lrows[i].has_trace) {
 			sgw_skey *k = &f->lk[f->n_lk++];
-			memcpy(k->tid, w->logs[i].trace_id, 16);
+			memcpy(k->tid, w->lrows[i].tid, 16);
 			k->t = t;
 			k->idx = (uint32_t)i;
 		}
@@ -929,9 +1019,9 @@ static ksk_err sgf_flush_log_block(sgw_fin *f, uint64_t base, uint64_t last)
 	uint8_t h[SG_LBLOCK_HDR];
 	sg_put_le32(h, n);
 	sg_put_le64(h + 4, base);
-	sg_put_raw(&f->blk, h, sizeof(h));
-	sg_put_raw(&f->blk, f->loff.data, f->loff.len);
-	sg_put_raw(&f->blk, f->rec.data, f->rec.len);
+	col__seg_put_raw(&f->blk, h, sizeof(h));
+	col__seg_put_raw(&f->blk, f->loff.data, f->loff.len);
+	col__seg_put_raw(&f->blk, f->rec.data, f->rec.len);
 	KSK_TRY(f->blk.err);
 	uint64_t range[2] = {base, last};
 	KSK_TRY(sgf_put_block(f, &f->sec[SEC_LOGBLOCKS], f->blk.data, f->blk.len, n, range));
@@ -946,21 +1036,35 @@ static ksk_err sgf_logs(sgw_fin *f)
 {
 	col_segw *w = f->w;
 	sg_enc e;
+	e.tscale = 0;
 	sg_enc_reset(&e);
 	for (int k = 0; k < SG_NSTREAMS; k++)
 		e.st[k] = &f->rec;
 	uint64_t base = 0, last = 0;
 	for (size_t i = 0; i < w->n_logs; i++) {
-		const ksk_log *l = &w->logs[f->lt[i].idx];
+		const sgw_lrow *lr = &w->lrows[f->lt[i].idx];
+		ksk_log lg;
+		sg_dec d;
+		sg_rd rd;
+		sg_log_head h;
+		ksk_arena_reset(w->tmp);
+		sgf_row_dec(f, lr->off, &d, &rd);
+		col__seg_dec_log_head(&d, &h, 0);
+		col__seg_dec_log_rest(&d, &h, &lg);
+		if (d.bad)
+			return sgf_row_err(f, &d);
+		memcpy(lg.trace_id, lr->tid, 16);
+		lg.resource = h.res;
+		const ksk_log *l = &lg;
 		uint64_t t = f->lt[i].t;
 		if (f->loff.len == 0)
 			base = t;
 		uint8_t o[4];
 		sg_put_le32(o, (uint32_t)f->rec.len);
-		sg_put_raw(&f->loff, o, 4);
+		col__seg_put_raw(&f->loff, o, 4);
 		f->log_blk[f->lt[i].idx] = f->n_lblocks;
 		f->log_idx[f->lt[i].idx] = (uint32_t)(f->loff.len / 4 - 1);
-		sg_enc_log(&e, l, base, t, l->resource, f->log_ord[f->lt[i].idx]);
+		col__seg_enc_log(&e, l, base, t, l->resource, f->log_ord[f->lt[i].idx]);
 		last = t;
 		KSK_TRY(f->rec.err);
 		KSK_TRY(f->loff.err);
@@ -979,19 +1083,19 @@ static ksk_err sgf_flush_trace_block(sgw_fin *f)
 	 * than one frame over all of them, and zstd decompresses concatenated
 	 * frames in one call. */
 	ksk_buf_clear(&f->blk);
-	sg_put_varint(&f->blk, f->blk_traces);
-	sg_put_raw(&f->blk, f->thdr.data, f->thdr.len);
+	col__seg_put_varint(&f->blk, f->blk_traces);
+	col__seg_put_raw(&f->blk, f->thdr.data, f->thdr.len);
 	KSK_TRY(f->blk.err);
 	size_t rlen = f->blk.len;
 	KSK_TRY(sgf_compress(f, f->blk.data, f->blk.len));
 	ksk_buf_clear(&f->blk);
-	sg_put_raw(&f->blk, f->z.data, f->z.len);
+	col__seg_put_raw(&f->blk, f->z.data, f->z.len);
 	for (int k = 0; k < SG_NSTREAMS; k++) {
 		if (f->ts[k].len == 0)
 			continue;
 		rlen += f->ts[k].len;
 		KSK_TRY(sgf_compress(f, f->ts[k].data, f->ts[k].len));
-		sg_put_raw(&f->blk, f->z.data, f->z.len);
+		col__seg_put_raw(&f->blk, f->z.data, f->z.len);
 	}
 	KSK_TRY(f->blk.err);
 	if (rlen > SG_MAX_RAW)
@@ -1041,8 +1145,8 @@ static bool sgf_scratch_room(sgw_fin *f, size_t need)
 }
 
 /* Summary bloom items of attributes: "a:K=V" for scalars, "d:K" else. */
-static size_t sgf_attr_items(uint64_t *items, size_t n, const ksk_attr *a, uint32_t na,
-                             ksk_str skip)
+static size_t sgf_attr_items(sgw_fin *f, uint64_t *items, size_t n, const ksk_attr *a,
+                             uint32_t na, ksk_str skip)
 {
 	char buf[32];
 	for (uint32_t i = 0; i < na; i++) {
@@ -1052,11 +1156,33 @@ static size_t sgf_attr_items(uint64_t *items, size_t n, const ksk_attr *a, uint3
 			continue;
 		}
 		const char *txt;
-		int len = sg_value_text(&a[i].value, buf, &txt);
-		if (len >= 0)
-			items[n++] = sg_item_attr(a[i].key, txt, (size_t)len);
-		else
-			items[n++] = sg_item_attr_key(a[i].key);
+		int len = col__seg_value_text(&a[i].value, buf, &txt);
+		if (len >= 0) {
+			items[n++] = col__seg_item_attr(a[i].key, txt, (size_t)len);
+			continue;
+		}
+		items[n++] = col__seg_item_attr_key(a[i].key);
+		/* remember the key: searches test "d:KEY" only for such keys */
+		bool added;
+		uint32_t v = sg_map_get(&f->dkeymap, sg_istr_of(a[i].key)->ord, 0,
+		                        (uint32_t)f->n_dkeys, &added);
+		if (v == UINT32_MAX) {
+			f->dkey_err = true;
+			continue;
+		}
+		if (added) {
+			if (f->n_dkeys == f->cap_dkeys) {
+				size_t nc = f->cap_dkeys ? f->cap_dkeys * 2 : 16;
+				ksk_str *p = ksk_realloc(f->alloc, f->dkeys, nc * sizeof(ksk_str));
+				if (!p) {
+					f->dkey_err = true;
+					continue;
+				}
+				f->dkeys = p;
+				f->cap_dkeys = nc;
+			}
+			f->dkeys[f->n_dkeys++] = a[i].key;
+		}
 	}
 	return n;
 }
@@ -1079,7 +1205,32 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	const sgw_trace *t = &f->tr[ord];
 	uint32_t n = t->s_hi - t->s_lo;
 	const sgw_skey *sk = f->sk + t->s_lo;
-	uint64_t base = n ? w->spans[sk[0].idx].start_ns : 0;
+	uint64_t base = n ? w->srows[sk[0].idx].start : 0;
+
+	/* the trace's spans, decoded from their rows in (start, add) order */
+	ksk_arena_reset(w->tmp);
+	static const uint64_t p10[10] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+	                                 1000000ull, 10000000ull, 100000000ull, 1000000000ull};
+	unsigned texp = 9; /* the largest 10^texp dividing every time of the trace */
+	ksk_span *sp = ksk_arena_alloc(w->tmp, ((size_t)n + 1) * sizeof(ksk_span));
+	if (!sp)
+		return KSK_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		sg_dec d;
+		sg_rd rd;
+		uint32_t pp;
+		sgf_row_dec(f, w->srows[sk[i].idx].off, &d, &rd);
+		col__seg_dec_span(&d, &sp[i], t->tid, 0, 0, &pp, NULL, 0);
+		if (d.bad)
+			return sgf_row_err(f, &d);
+		while (texp && (sp[i].start_ns % p10[texp] || sp[i].end_ns % p10[texp]))
+			texp--;
+		for (uint32_t j = 0; j < sp[i].n_events && texp; j++)
+			while (texp && sp[i].events[j].time_ns % p10[texp])
+				texp--;
+	}
+	if (n == 0)
+		texp = 0;
 
 	/* parent lookup by span ID */
 	if (n > *cap_pids) {
@@ -1090,7 +1241,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 		*cap_pids = (size_t)n * 2;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		memcpy(&(*pids)[i].id, w->spans[sk[i].idx].span_id, 8);
+		memcpy(&(*pids)[i].id, sp[i].span_id, 8);
 		(*pids)[i].idx = i;
 	}
 	sg_qsort(*pids, n, sizeof(sgw_pid), sgw_cmp_pid);
@@ -1099,6 +1250,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	uint32_t *par = f->scratch, *svc = f->scratch + n;
 
 	sg_enc e;
+	e.tscale = p10[texp];
 	sg_enc_reset(&e);
 	size_t before[SG_NSTREAMS];
 	for (int k = 0; k < SG_NSTREAMS; k++) {
@@ -1108,7 +1260,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	uint32_t root = UINT32_MAX, errors = 0;
 	uint64_t end = base;
 	for (uint32_t i = 0; i < n; i++) {
-		const ksk_span *s = &w->spans[sk[i].idx];
+		const ksk_span *s = &sp[i];
 		par[i] = SG_PARENT_NONE;
 		if (s->has_parent) {
 			sgw_pid key;
@@ -1122,8 +1274,8 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 			end = s->end_ns;
 		if (s->status == KSK_STATUS_ERROR)
 			errors++;
-		sg_enc_span(&e, s, base, par[i], n, s->resource,
-		            par[i] < i ? &w->spans[sk[par[i]].idx] : NULL);
+		col__seg_enc_span(&e, s, base, par[i], n, s->resource,
+		            par[i] < i ? &sp[par[i]] : NULL);
 	}
 	if (root == UINT32_MAX)
 		root = 0; /* no root span: the earliest span stands in */
@@ -1131,20 +1283,21 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	int64_t prev = 0;
 	for (uint32_t j = t->l_lo; j < t->l_hi; j++) {
 		uint32_t li = f->lk[j].idx;
-		sg_put_varint(&f->ts[SG_S_LOGREF], sg_zigzag((int64_t)f->log_blk[li] - prev));
-		sg_put_varint(&f->ts[SG_S_LOGREF], f->log_idx[li]);
+		col__seg_put_varint(&f->ts[SG_S_LOGREF], sg_zigzag((int64_t)f->log_blk[li] - prev));
+		col__seg_put_varint(&f->ts[SG_S_LOGREF], f->log_idx[li]);
 		prev = f->log_blk[li];
 	}
 	for (int k = 0; k < SG_NSTREAMS; k++)
 		KSK_TRY(f->ts[k].err);
 
 	/* the record's header; its streams are already in the block's */
-	sg_put_varint(&f->thdr, n);
-	sg_put_varint(&f->thdr, t->l_hi - t->l_lo);
-	sg_put_varint(&f->thdr, base);
+	col__seg_put_varint(&f->thdr, n);
+	col__seg_put_varint(&f->thdr, t->l_hi - t->l_lo);
+	col__seg_put_varint(&f->thdr, base);
+	col__seg_put_varint(&f->thdr, texp);
 	size_t bytes = f->thdr.len;
 	for (int k = 0; k < SG_NSTREAMS; k++) {
-		sg_put_varint(&f->thdr, f->ts[k].len - before[k]);
+		col__seg_put_varint(&f->thdr, f->ts[k].len - before[k]);
 		bytes += f->ts[k].len;
 	}
 	KSK_TRY(f->thdr.err);
@@ -1161,13 +1314,13 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	/* operations, edges, bloom items */
 	size_t cap = (size_t)n * 2;
 	for (uint32_t i = 0; i < n; i++)
-		cap += w->spans[sk[i].idx].n_attrs;
+		cap += sp[i].n_attrs;
 	if (!sgf_items_room(f, cap))
 		return KSK_ENOMEM;
 	size_t ni = 0;
 	uint32_t root_op = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const ksk_span *s = &w->spans[sk[i].idx];
+		const ksk_span *s = &sp[i];
 		uint64_t nord = s->name.len ? sg_istr_of(s->name)->ord : UINT64_MAX >> 8;
 		bool added;
 		uint32_t op = sg_map_get(&f->opmap, svc[i], (nord << 3) | (uint64_t)s->kind,
@@ -1182,8 +1335,8 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 		}
 		if (i == root)
 			root_op = op;
-		f->items[ni++] = sg_item_op(f->svcs[svc[i]], s->name, (int)s->kind);
-		ni = sgf_attr_items(f->items, ni, s->attrs, s->n_attrs, (ksk_str){NULL, 0});
+		f->items[ni++] = col__seg_item_op(f->svcs[svc[i]], s->name, (int)s->kind);
+		ni = sgf_attr_items(f, f->items, ni, s->attrs, s->n_attrs, (ksk_str){NULL, 0});
 		if (par[i] < n && svc[par[i]] != svc[i]) {
 			uint64_t minute = s->start_ns / SG_MINUTE_NS;
 			uint32_t ei = sg_map_get(&f->edgemap, minute,
@@ -1207,7 +1360,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	{
 		uint32_t *rs = par; /* parents are no longer needed */
 		for (uint32_t i = 0; i < n; i++)
-			rs[i] = w->spans[sk[i].idx].resource;
+			rs[i] = sp[i].resource;
 		sg_qsort(rs, n, sizeof(uint32_t), sgw_cmp_u32);
 		for (uint32_t i = 0; i < n; i++) {
 			if (i && rs[i] == rs[i - 1])
@@ -1215,7 +1368,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 			const ksk_resource *r = &w->res[rs[i]].r;
 			if (!sgf_items_room(f, ni + r->n_attrs))
 				return KSK_ENOMEM;
-			ni = sgf_attr_items(f->items, ni, r->attrs, r->n_attrs, r->service);
+			ni = sgf_attr_items(f, f->items, ni, r->attrs, r->n_attrs, r->service);
 		}
 	}
 	sg_qsort(f->items, ni, 8, sgw_cmp_u64);
@@ -1233,7 +1386,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	memset(bb, 0, (size_t)words * 8);
 	f->sec[SEC_SUMBLOOM].len += (size_t)words * 8;
 	for (size_t i = 0; i < nu; i++)
-		sg_bloom_add(bb, words, f->items[i]);
+		col__seg_bloom_add(bb, words, f->items[i]);
 
 	/* distinct services, delta-coded */
 	sg_qsort(svc, n, sizeof(uint32_t), sgw_cmp_u32);
@@ -1242,7 +1395,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	for (uint32_t i = 0; i < n; i++) {
 		if (i && svc[i] == svc[i - 1])
 			continue;
-		sg_put_varint(&f->sec[SEC_SUMSVC], svc[i] - prevs);
+		col__seg_put_varint(&f->sec[SEC_SUMSVC], svc[i] - prevs);
 		prevs = svc[i];
 		nsv++;
 	}
@@ -1292,6 +1445,23 @@ static int sgw_cmp_edge(const void *a, const void *b)
 static ksk_err sgf_tables(sgw_fin *f)
 {
 	col_segw *w = f->w;
+	/* services, then the keys seen with non-scalar values, sorted */
+	if (f->dkey_err)
+		return KSK_ENOMEM;
+	ksk_buf *vb = &f->sec[SEC_SVCS];
+	col__seg_put_varint(vb, f->n_svc);
+	for (uint32_t i = 0; i < f->n_svc; i++) {
+		col__seg_put_varint(vb, f->svcs[i].len);
+		col__seg_put_raw(vb, f->svcs[i].ptr, f->svcs[i].len);
+	}
+	sg_qsort(f->dkeys, f->n_dkeys, sizeof(ksk_str), sgw_cmp_kstr);
+	col__seg_put_varint(vb, f->n_dkeys);
+	for (size_t i = 0; i < f->n_dkeys; i++) {
+		col__seg_put_varint(vb, f->dkeys[i].len);
+		col__seg_put_raw(vb, f->dkeys[i].ptr, f->dkeys[i].len);
+	}
+	KSK_TRY(vb->err);
+
 	/* operations, sorted; remap the summaries' provisional ids */
 	sgw_op **ov = ksk_malloc(f->alloc, (f->n_ops ? f->n_ops : 1) * sizeof(*ov));
 	if (!ov)
@@ -1300,13 +1470,13 @@ static ksk_err sgf_tables(sgw_fin *f)
 		ov[i] = &f->ops[i];
 	sg_qsort(ov, f->n_ops, sizeof(*ov), sgw_cmp_op);
 	ksk_buf *ob = &f->sec[SEC_OPS];
-	sg_put_varint(ob, f->n_ops);
+	col__seg_put_varint(ob, f->n_ops);
 	for (size_t i = 0; i < f->n_ops; i++) {
 		ov[i]->final = (uint32_t)i;
-		sg_put_varint(ob, ov[i]->svc);
-		sg_put_u8(ob, ov[i]->kind);
-		sg_put_varint(ob, ov[i]->name.len);
-		sg_put_raw(ob, ov[i]->name.ptr, ov[i]->name.len);
+		col__seg_put_varint(ob, ov[i]->svc);
+		col__seg_put_u8(ob, ov[i]->kind);
+		col__seg_put_varint(ob, ov[i]->name.len);
+		col__seg_put_raw(ob, ov[i]->name.ptr, ov[i]->name.len);
 	}
 	ksk_free(f->alloc, ov);
 	KSK_TRY(ob->err);
@@ -1329,20 +1499,20 @@ static ksk_err sgf_tables(sgw_fin *f)
 		sg_put_le32(r + 44, s->bloom_off);
 		sg_put_le32(r + 48, s->bloom_words);
 		sg_put_le32(r + 52, 0);
-		sg_put_raw(sb, r, sizeof(r));
+		col__seg_put_raw(sb, r, sizeof(r));
 	}
 
 	sg_qsort(f->edges, f->n_edges, sizeof(sgw_edge), sgw_cmp_edge);
 	ksk_buf *eb = &f->sec[SEC_EDGES];
-	sg_put_varint(eb, f->n_edges);
+	col__seg_put_varint(eb, f->n_edges);
 	for (size_t i = 0; i < f->n_edges; i++) {
 		const sgw_edge *x = &f->edges[i];
-		sg_put_varint(eb, x->minute);
-		sg_put_varint(eb, x->p);
-		sg_put_varint(eb, x->c);
-		sg_put_varint(eb, x->calls);
-		sg_put_varint(eb, x->errors);
-		sg_put_varint(eb, x->dur);
+		col__seg_put_varint(eb, x->minute);
+		col__seg_put_varint(eb, x->p);
+		col__seg_put_varint(eb, x->c);
+		col__seg_put_varint(eb, x->calls);
+		col__seg_put_varint(eb, x->errors);
+		col__seg_put_varint(eb, x->dur);
 	}
 	KSK_TRY(eb->err);
 
@@ -1357,7 +1527,7 @@ static ksk_err sgf_tables(sgw_fin *f)
 		fb->len = blocks * 64;
 	}
 	for (size_t i = 0; i < f->n_tr; i++)
-		sg_tfilter_add(fb->data, (uint32_t)blocks, sg_trace_hash(f->tr[i].tid));
+		col__seg_tfilter_add(fb->data, (uint32_t)blocks, col__seg_trace_hash(f->tr[i].tid));
 
 	if (w->n_keys)
 		KSK_TRY(ksk_buf_append(&f->sec[SEC_KEYS], w->keys, w->n_keys * SG_KEY_ENT));
@@ -1438,11 +1608,14 @@ static void sgf_fini(sgw_fin *f)
 	ksk_free(a, f->log_idx);
 	sg_map_fini(&f->opmap);
 	sg_map_fini(&f->edgemap);
+	sg_map_fini(&f->dkeymap);
+	ksk_free(a, f->dkeys);
 	ksk_free(a, f->ops);
 	ksk_free(a, f->edges);
 	ksk_free(a, f->sums);
 	ksk_free(a, f->items);
 	ksk_free(a, f->scratch);
+	ksk_free(a, f->ostr);
 }
 
 static void *sg_zstd_alloc(void *opaque, size_t n)
@@ -1540,7 +1713,7 @@ ksk_err col_segw_finish(col_segw *w, const char *path, uint64_t created_ns,
 	ksk_buf_init(&f.thdr, w->alloc, 0);
 	ksk_buf_init(&f.rec, w->alloc, 0);
 	ksk_buf_init(&f.loff, w->alloc, 0);
-	f.opmap.alloc = f.edgemap.alloc = w->alloc;
+	f.opmap.alloc = f.edgemap.alloc = f.dkeymap.alloc = w->alloc;
 	f.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (f.fd < 0) {
 		sgf_fini(&f);
@@ -1634,6 +1807,8 @@ struct col_seg {
 	uint8_t *svc_raw;           /* owned */
 	ksk_str *svcs;              /* owned array, sorted */
 	uint32_t n_svc;
+	ksk_str *dkeys;             /* owned array, sorted: keys with non-scalar values */
+	uint32_t n_dkeys;
 	uint8_t *ops_raw;           /* owned */
 	sgr_op *ops;                /* owned */
 	uint32_t n_ops;
@@ -1743,6 +1918,7 @@ void col_seg_close(col_seg *s)
 	ksk_arena_destroy(s->meta);
 	ksk_free(a, s->svc_raw);
 	ksk_free(a, s->svcs);
+	ksk_free(a, s->dkeys);
 	ksk_free(a, s->ops_raw);
 	ksk_free(a, s->ops);
 	ksk_free(a, s->edges);
@@ -1773,8 +1949,8 @@ static ksk_err sgr_load_table(col_seg *s, int i, const char *path, uint8_t **out
 
 static bool sgr_rd_str(sg_dec *d, sg_rd *r, ksk_str *out)
 {
-	uint64_t len = sg_get_varint(d, r);
-	const uint8_t *p = sg_get_raw(d, r, len);
+	uint64_t len = col__seg_get_varint(d, r);
+	const uint8_t *p = col__seg_get_raw(d, r, len);
 	if (d->bad)
 		return false;
 	out->ptr = (const char *)p;
@@ -1806,7 +1982,7 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 	/* dictionary */
 	KSK_TRY(sgr_load_table(s, SEC_DICT, path, &s->dict_raw, &len, ei));
 	r = (sg_rd){s->dict_raw, s->dict_raw + len};
-	uint64_t n = sg_get_varint(&d, &r);
+	uint64_t n = col__seg_get_varint(&d, &r);
 	if (d.bad || n > sg_rd_left(&r) || n >= UINT32_MAX)
 		return sgr_corrupt(ei, path, "dictionary: bad count");
 	s->dict_off = ksk_malloc(s->alloc, (n + 1) * sizeof(uint32_t));
@@ -1814,7 +1990,7 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 		return KSK_ENOMEM;
 	uint64_t total = 0;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t l = sg_get_varint(&d, &r);
+		uint64_t l = col__seg_get_varint(&d, &r);
 		if (d.bad || l > UINT32_MAX)
 			return sgr_corrupt(ei, path, "dictionary: bad length of string %llu",
 			                   (unsigned long long)i);
@@ -1835,7 +2011,7 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 	/* services */
 	KSK_TRY(sgr_load_table(s, SEC_SVCS, path, &s->svc_raw, &len, ei));
 	r = (sg_rd){s->svc_raw, s->svc_raw + len};
-	n = sg_get_varint(&d, &r);
+	n = col__seg_get_varint(&d, &r);
 	if (d.bad || n > sg_rd_left(&r) || n >= UINT32_MAX)
 		return sgr_corrupt(ei, path, "services: bad count");
 	s->svcs = ksk_calloc(s->alloc, n ? n : 1, sizeof(ksk_str));
@@ -1848,11 +2024,26 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 			return sgr_corrupt(ei, path, "services: not sorted");
 	}
 	s->n_svc = (uint32_t)n;
+	n = col__seg_get_varint(&d, &r);
+	if (d.bad || n > sg_rd_left(&r) || n >= UINT32_MAX)
+		return sgr_corrupt(ei, path, "services: bad key count");
+	s->dkeys = ksk_calloc(s->alloc, n ? n : 1, sizeof(ksk_str));
+	if (!s->dkeys)
+		return KSK_ENOMEM;
+	for (uint64_t i = 0; i < n; i++) {
+		if (!sgr_rd_str(&d, &r, &s->dkeys[i]))
+			return sgr_corrupt(ei, path, "services: truncated key list");
+		if (i && sgw_cmp_str(s->dkeys[i - 1], s->dkeys[i]) >= 0)
+			return sgr_corrupt(ei, path, "services: key list not sorted");
+	}
+	s->n_dkeys = (uint32_t)n;
+	if (sg_rd_left(&r))
+		return sgr_corrupt(ei, path, "services: trailing bytes");
 
 	/* resources */
 	KSK_TRY(sgr_load_table(s, SEC_RES, path, &s->res_raw, &s->res_len, ei));
 	r = (sg_rd){s->res_raw, s->res_raw + s->res_len};
-	n = sg_get_varint(&d, &r);
+	n = col__seg_get_varint(&d, &r);
 	if (d.bad || n > sg_rd_left(&r) || n >= UINT32_MAX)
 		return sgr_corrupt(ei, path, "resources: bad count");
 	s->res_off = ksk_malloc(s->alloc, (n ? n : 1) * sizeof(uint32_t));
@@ -1864,11 +2055,11 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 	d.a = s->meta;
 	for (uint64_t i = 0; i < n; i++) {
 		s->res_off[i] = (uint32_t)(r.p - s->res_raw);
-		uint64_t sv = sg_get_varint(&d, &r);
+		uint64_t sv = col__seg_get_varint(&d, &r);
 		sg_dec_reset(&d);
 		uint32_t na;
-		ksk_attr *at = sg_dec_attrs(&d, &na);
-		sg_get_varint(&d, &r);
+		ksk_attr *at = col__seg_dec_attrs(&d, &na);
+		col__seg_get_varint(&d, &r);
 		if (d.nomem)
 			return KSK_ENOMEM;
 		if (d.bad)
@@ -1886,15 +2077,15 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 	/* operations */
 	KSK_TRY(sgr_load_table(s, SEC_OPS, path, &s->ops_raw, &len, ei));
 	r = (sg_rd){s->ops_raw, s->ops_raw + len};
-	n = sg_get_varint(&d, &r);
+	n = col__seg_get_varint(&d, &r);
 	if (d.bad || n > sg_rd_left(&r) || n >= UINT32_MAX)
 		return sgr_corrupt(ei, path, "operations: bad count");
 	s->ops = ksk_calloc(s->alloc, n ? n : 1, sizeof(sgr_op));
 	if (!s->ops)
 		return KSK_ENOMEM;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t sv = sg_get_varint(&d, &r);
-		uint8_t k = sg_get_u8(&d, &r);
+		uint64_t sv = col__seg_get_varint(&d, &r);
+		uint8_t k = col__seg_get_u8(&d, &r);
 		if (!sgr_rd_str(&d, &r, &s->ops[i].name) || sv >= s->n_svc || k > KSK_KIND_CONSUMER)
 			return sgr_corrupt(ei, path, "operation %llu: bad entry", (unsigned long long)i);
 		s->ops[i].svc = (uint32_t)sv;
@@ -1910,7 +2101,7 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 		return rc;
 	}
 	r = (sg_rd){eraw, eraw + len};
-	n = sg_get_varint(&d, &r);
+	n = col__seg_get_varint(&d, &r);
 	if (d.bad || n > sg_rd_left(&r) / 6 || n >= UINT32_MAX) {
 		ksk_free(s->alloc, eraw);
 		return sgr_corrupt(ei, path, "edges: bad count");
@@ -1922,11 +2113,11 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 	}
 	for (uint64_t i = 0; i < n; i++) {
 		sgr_edge *x = &s->edges[i];
-		x->minute = sg_get_varint(&d, &r);
-		uint64_t p = sg_get_varint(&d, &r), c = sg_get_varint(&d, &r);
-		x->calls = sg_get_varint(&d, &r);
-		x->errors = sg_get_varint(&d, &r);
-		x->dur = sg_get_varint(&d, &r);
+		x->minute = col__seg_get_varint(&d, &r);
+		uint64_t p = col__seg_get_varint(&d, &r), c = col__seg_get_varint(&d, &r);
+		x->calls = col__seg_get_varint(&d, &r);
+		x->errors = col__seg_get_varint(&d, &r);
+		x->dur = col__seg_get_varint(&d, &r);
 		if (d.bad || p >= s->n_svc || c >= s->n_svc) {
 			ksk_free(s->alloc, eraw);
 			return sgr_corrupt(ei, path, "edge %llu: bad entry", (unsigned long long)i);
@@ -2012,7 +2203,7 @@ static ksk_err sgr_verify(col_seg *s, const char *path, ksk_errinfo *ei)
 		r = (sg_rd){s->sumsvc + so, s->sumsvc + s->sumsvc_len};
 		uint64_t sv = 0;
 		for (uint32_t j = 0; j < ns; j++) {
-			uint64_t delta = sg_get_varint(&d, &r);
+			uint64_t delta = col__seg_get_varint(&d, &r);
 			sv += delta;
 			if (d.bad || sv >= s->n_svc || (j && delta == 0))
 				return sgr_corrupt(ei, path, "summary %u: service list out of range", i);
@@ -2161,7 +2352,7 @@ static uint32_t sgr_find(const col_seg *s, const uint8_t tid[16])
 {
 	if (s->n_index == 0)
 		return UINT32_MAX;
-	if (!sg_tfilter_test(s->filter, s->filter_blocks, sg_trace_hash(tid)))
+	if (!col__seg_tfilter_test(s->filter, s->filter_blocks, col__seg_trace_hash(tid)))
 		return UINT32_MAX;
 	/* last fence <= tid */
 	uint32_t lo = 0, hi = s->n_fence;
@@ -2192,7 +2383,7 @@ static uint32_t sgr_find(const col_seg *s, const uint8_t tid[16])
 bool col_seg_may_contain(const col_seg *s, const uint8_t trace_id[16])
 {
 	return s->n_index &&
-	       sg_tfilter_test(s->filter, s->filter_blocks, sg_trace_hash(trace_id));
+	       col__seg_tfilter_test(s->filter, s->filter_blocks, col__seg_trace_hash(trace_id));
 }
 
 /* Reads (CRC, decompress) block `b` of a table into `dst` (or a new
@@ -2239,10 +2430,10 @@ static ksk_err sgr_resource(const col_seg *s, uint32_t r, ksk_arena *a, ksk_reso
 	d.a = a;
 	d.copy_dict = d.copy_inline = true;
 	memset(out, 0, sizeof(*out));
-	sg_get_varint(&d, &rd);
+	col__seg_get_varint(&d, &rd);
 	sg_dec_reset(&d);
-	out->attrs = sg_dec_attrs(&d, &out->n_attrs);
-	out->dropped_attrs = (uint32_t)sg_get_varint(&d, &rd);
+	out->attrs = col__seg_dec_attrs(&d, &out->n_attrs);
+	out->dropped_attrs = (uint32_t)col__seg_get_varint(&d, &rd);
 	if (d.bad) /* verified at open; only memory can fail here */
 		return d.nomem ? ksk_arena_error(a) : KSK_ECORRUPT;
 	const ksk_attr *h = ksk_attrs_find(out->attrs, out->n_attrs, KSK_STR("service.name"));
@@ -2326,22 +2517,25 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 	d.dict = &s->dict;
 	d.a = a;
 	d.copy_dict = true;
-	uint64_t nt = sg_get_varint(&d, &hr);
+	uint64_t nt = col__seg_get_varint(&d, &hr);
 	if (d.bad || off >= nt || nt > rlen)
 		return sgr_corrupt(ei, s->path, "trace block %u: trace %u of %llu", b, off,
 		                   (unsigned long long)nt);
-	uint64_t n = 0, nl = 0, base = 0;
+	uint64_t n = 0, nl = 0, base = 0, tscale = 1;
 	uint64_t start[SG_NSTREAMS], total[SG_NSTREAMS], lens[SG_NSTREAMS];
 	memset(start, 0, sizeof(start));
 	memset(total, 0, sizeof(total));
 	memset(lens, 0, sizeof(lens));
 	for (uint64_t j = 0; j < nt && !d.bad; j++) {
-		uint64_t tn = sg_get_varint(&d, &hr), tl = sg_get_varint(&d, &hr);
-		uint64_t tb = sg_get_varint(&d, &hr);
+		uint64_t tn = col__seg_get_varint(&d, &hr), tl = col__seg_get_varint(&d, &hr);
+		uint64_t tb = col__seg_get_varint(&d, &hr);
+		uint64_t te = col__seg_get_varint(&d, &hr);
+		if (te > 9)
+			col__seg_dec_fail(&d, "bad time exponent");
 		for (int k = 0; k < SG_NSTREAMS; k++) {
-			uint64_t l = sg_get_varint(&d, &hr);
+			uint64_t l = col__seg_get_varint(&d, &hr);
 			if (l > rlen)
-				sg_dec_fail(&d, "stream length past the block");
+				col__seg_dec_fail(&d, "stream length past the block");
 			if (j < off)
 				start[k] += l;
 			else if (j == off)
@@ -2352,6 +2546,8 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 			n = tn;
 			nl = tl;
 			base = tb;
+			for (uint64_t x = 0; x < te && x < 9; x++)
+				tscale *= 10;
 		}
 	}
 	uint64_t sum = 0;
@@ -2367,6 +2563,7 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 	}
 	if (n > lens[SG_S_ID] / KSK_SPAN_ID_LEN || nl > lens[SG_S_LOGREF] / 2)
 		return sgr_corrupt(ei, s->path, "trace block %u: counts of trace %u past the data", b, off);
+	d.tscale = tscale;
 
 	sgr_resmap rm;
 	rm.n = 0;
@@ -2381,7 +2578,7 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 			memcpy(sp, out->spans, out->n_spans * sizeof(ksk_span));
 		ksk_span *ns = sp + out->n_spans;
 		for (uint64_t i = 0; i < n && !d.bad; i++)
-			sg_dec_span(&d, &ns[i], trace_id, base, (uint32_t)n, &par[i], ns, (uint32_t)i);
+			col__seg_dec_span(&d, &ns[i], trace_id, base, (uint32_t)n, &par[i], ns, (uint32_t)i);
 		if (d.bad)
 			return d.nomem ? ksk_errinfo_set(ei, ksk_arena_error(a), "decoding a trace: no room")
 			               : sgr_corrupt(ei, s->path, "trace block %u, trace at %u: %s", b, off,
@@ -2409,8 +2606,8 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 		const uint8_t *lraw = NULL;
 		size_t llen = 0;
 		for (uint64_t i = 0; i < nl; i++) {
-			blk += sg_unzigzag(sg_get_varint(&d, &rs[SG_S_LOGREF]));
-			uint64_t li = sg_get_varint(&d, &rs[SG_S_LOGREF]);
+			blk += sg_unzigzag(col__seg_get_varint(&d, &rs[SG_S_LOGREF]));
+			uint64_t li = col__seg_get_varint(&d, &rs[SG_S_LOGREF]);
 			if (d.bad || blk < 0 || blk >= s->n_lblocks || li > UINT32_MAX)
 				return sgr_corrupt(ei, s->path, "trace block %u: log reference out of range", b);
 			if (blk != cached) {
@@ -2431,12 +2628,12 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 			ld.a = a;
 			ld.copy_dict = true;
 			sg_log_head h;
-			sg_dec_log_head(&ld, &h, lbase);
+			col__seg_dec_log_head(&ld, &h, lbase);
 			if (!ld.bad && (!(h.fl & SG_LF_TRACE) || h.trace_ord != ord))
-				sg_dec_fail(&ld, "log does not belong to the trace");
-			sg_dec_log_rest(&ld, &h, &nlg[i]);
+				col__seg_dec_fail(&ld, "log does not belong to the trace");
+			col__seg_dec_log_rest(&ld, &h, &nlg[i]);
 			if (!ld.bad && h.res >= s->n_res)
-				sg_dec_fail(&ld, "resource out of range");
+				col__seg_dec_fail(&ld, "resource out of range");
 			if (ld.bad)
 				return ld.nomem ? ksk_errinfo_set(ei, ksk_arena_error(a), "logs: no room")
 				                : sgr_corrupt(ei, s->path, "log block %lld record %llu: %s",
@@ -2464,11 +2661,13 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 	}
 	uint32_t na = q->n_attrs < COL_MAX_ATTR_FILTERS ? q->n_attrs : COL_MAX_ATTR_FILTERS;
 	uint64_t ha[COL_MAX_ATTR_FILTERS], hd[COL_MAX_ATTR_FILTERS];
-	bool svc_attr[COL_MAX_ATTR_FILTERS];
+	bool svc_attr[COL_MAX_ATTR_FILTERS], dkey[COL_MAX_ATTR_FILTERS];
 	for (uint32_t i = 0; i < na; i++) {
 		svc_attr[i] = ksk_str_eq(q->attrs[i].key, KSK_STR("service.name"));
-		ha[i] = sg_item_attr(q->attrs[i].key, q->attrs[i].value.ptr, q->attrs[i].value.len);
-		hd[i] = sg_item_attr_key(q->attrs[i].key);
+		dkey[i] = bsearch(&q->attrs[i].key, s->dkeys, s->n_dkeys, sizeof(ksk_str),
+		                  sgr_cmp_name) != NULL;
+		ha[i] = col__seg_item_attr(q->attrs[i].key, q->attrs[i].value.ptr, q->attrs[i].value.len);
+		hd[i] = col__seg_item_attr_key(q->attrs[i].key);
 	}
 	ksk_str *names = ksk_malloc(s->alloc, ((size_t)s->n_svc + 1) * sizeof(ksk_str));
 	uint32_t *ids = ksk_malloc(s->alloc, ((size_t)s->n_svc + 1) * sizeof(uint32_t));
@@ -2506,7 +2705,7 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 		uint64_t sv = 0;
 		bool has = want_svc == UINT32_MAX;
 		for (uint32_t j = 0; j < ns; j++) {
-			sv += sg_get_varint(&d, &r); /* verified at open */
+			sv += col__seg_get_varint(&d, &r); /* verified at open */
 			ids[j] = (uint32_t)sv;
 			if (sv == want_svc)
 				has = true;
@@ -2524,12 +2723,13 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 				if (want_svc != UINT32_MAX && ids[j] != want_svc)
 					continue;
 				for (int k = k0; k <= k1 && !ok; k++)
-					ok = sg_bloom_test(bits, words,
-					                   sg_item_op(s->svcs[ids[j]], q->operation, k));
+					ok = col__seg_bloom_test(bits, words,
+					                   col__seg_item_op(s->svcs[ids[j]], q->operation, k));
 			}
 		}
 		for (uint32_t j = 0; j < na && ok; j++) {
-			ok = sg_bloom_test(bits, words, ha[j]) || sg_bloom_test(bits, words, hd[j]);
+			ok = col__seg_bloom_test(bits, words, ha[j]) ||
+			     (dkey[j] && col__seg_bloom_test(bits, words, hd[j]));
 			/* a resource's service.name is not in the bloom: the list is exact */
 			for (uint32_t k = 0; k < ns && !ok && svc_attr[j]; k++)
 				ok = ksk_str_eq(s->svcs[ids[k]], q->attrs[j].value);
@@ -2663,10 +2863,10 @@ ksk_err col_seg_logs(const col_seg *s, const col_log_search *q, ksk_arena *a,
 			d.a = a;
 			d.copy_dict = d.copy_inline = true;
 			sg_log_head h;
-			sg_dec_log_head(&d, &h, base);
+			col__seg_dec_log_head(&d, &h, base);
 			if (!d.bad && (h.res >= s->n_res ||
 			               ((h.fl & SG_LF_TRACE) && h.trace_ord >= s->n_index)))
-				sg_dec_fail(&d, "reference out of range");
+				col__seg_dec_fail(&d, "reference out of range");
 			if (d.bad) {
 				rc = sgr_corrupt(ei, s->path, "log block %u record %u: %s", bi, j, d.why);
 				goto out;
@@ -2680,7 +2880,7 @@ ksk_err col_seg_logs(const col_seg *s, const col_log_search *q, ksk_arena *a,
 				continue;
 			col_log_hit hit;
 			memset(&hit, 0, sizeof(hit));
-			sg_dec_log_rest(&d, &h, &hit.log);
+			col__seg_dec_log_rest(&d, &h, &hit.log);
 			if (d.bad) {
 				if (d.nomem)
 					rc = ksk_errinfo_set(ei, ksk_arena_error(a), "log search: no room");

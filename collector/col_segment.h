@@ -79,7 +79,9 @@ size_t col_segw_spans(const col_segw *w);
  *  temporary file, fsync, rename, fsync of the directory).
  *  @created_ns : the seal time recorded in the footer.
  *  @info : out (may be NULL).
- *  @return : KSK_OK; KSK_EIO/KSK_ESYS; KSK_ENOMEM. */
+ *  @return : KSK_OK; KSK_EIO/KSK_ESYS (PATH.tmp is removed, PATH is not
+ *            touched); KSK_ENOMEM; KSK_ELIMIT (one trace block over
+ *            1 GiB raw, or more than 2^32 traces). */
 ksk_err col_segw_finish(col_segw *w, const char *path, uint64_t created_ns,
                         col_seg_info *info, ksk_errinfo *ei);
 

@@ -703,7 +703,6 @@ static void check_search(fx *f, const col_seg *s, const col_search *q, int want_
 	assert_int_equal(ksk_arena_create(NULL, 0, 0, &a), KSK_OK);
 	uint32_t limit = q->limit ? q->limit : 20;
 	uint32_t got = 0;
-	int fp = 0;
 	static uint8_t res[4096][16];
 	for (int j = 0; j < c.n && got < limit; j++) {
 		col_trace tr;
@@ -715,7 +714,6 @@ static void check_search(fx *f, const col_seg *s, const col_search *q, int want_
 			ok = span_match(&tr.spans[k], &tr.resources[tr.spans[k].resource], q);
 		if (ok)
 			memcpy(res[got++], c.v[j].trace_id, 16);
-		fp += !ok;
 		ksk_arena_reset(a);
 	}
 	/* the truth sorted newest first: compare the first `got` */
@@ -1453,6 +1451,140 @@ static void test_empty(void **state)
 	fx_free(f);
 }
 
+/* Rounds every time of batch `bi` down to a multiple of `q` (a µs or ms
+ * clock), in place. */
+static void fx_round(fx *f, int bi, uint64_t q)
+{
+	const ksk_batch *b = f->b[bi];
+	for (uint32_t i = 0; i < b->n_spans; i++) {
+		ksk_span *sp = &b->spans[i];
+		sp->start_ns -= sp->start_ns % q;
+		sp->end_ns -= sp->end_ns % q;
+		for (uint32_t j = 0; j < sp->n_events; j++)
+			sp->events[j].time_ns -= sp->events[j].time_ns % q;
+	}
+}
+
+/* Traces whose clocks tick in µs or ms are stored scaled; same data back. */
+static void test_time_scale(void **state)
+{
+	(void)state;
+	fx *f = fx_new();
+	fx_gen(f, 3, 800, 50, 6);
+	fx_round(f, 0, 1000);
+	fx_round(f, 1, 1000000);
+	fx_write(f, NULL);
+	col_seg *s = fx_open(f);
+	ksk_arena *a;
+	assert_int_equal(ksk_arena_create(NULL, 0, 0, &a), KSK_OK);
+	for (int bi = 0; bi < f->nb; bi++) {
+		const ksk_batch *b = f->b[bi];
+		for (uint32_t i = 0; i < b->n_spans; i++) {
+			if (i && !memcmp(b->spans[i - 1].trace_id, b->spans[i].trace_id, 16))
+				continue;
+			check_trace(f, s, b->spans[i].trace_id, a);
+			ksk_arena_reset(a);
+		}
+	}
+	ksk_arena_destroy(a);
+	col_seg_close(s);
+	fx_free(f);
+}
+
+/* One span of trace TS with span ID k (parent p, 0 = root) in a new
+ * batch of its own, optionally with a log of the trace. */
+static const uint8_t TS[16] = {0x44, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4};
+
+static void fx_split_batch(fx *f, const char *svc, uint8_t k, uint8_t p, uint64_t t,
+                           ksk_span_kind kind, bool with_log)
+{
+	ksk_wire_enc *enc;
+	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &enc), KSK_OK);
+	ksk_attr ra[1] = {{KSK_STR("service.name"), ksk_val_str(ksk_str_c(svc))}};
+	ksk_resource r = {.attrs = ra, .n_attrs = 1};
+	uint32_t ri;
+	assert_int_equal(ksk_wire_enc_resource(enc, &r, &ri), KSK_OK);
+	ksk_span sp;
+	memset(&sp, 0, sizeof(sp));
+	memcpy(sp.trace_id, TS, 16);
+	sp.span_id[7] = k;
+	sp.parent_id[7] = p;
+	sp.name = KSK_STR("step");
+	sp.kind = kind;
+	sp.start_ns = t;
+	sp.end_ns = t + 1000 * k;
+	sp.resource = ri;
+	assert_int_equal(ksk_wire_enc_span(enc, &sp), KSK_OK);
+	if (with_log) {
+		ksk_log l;
+		memset(&l, 0, sizeof(l));
+		l.time_ns = t + 1;
+		l.severity = 9;
+		l.body = ksk_val_str(KSK_STR("split"));
+		memcpy(l.trace_id, TS, 16);
+		l.span_id[7] = k;
+		l.resource = ri;
+		assert_int_equal(ksk_wire_enc_log(enc, &l), KSK_OK);
+	}
+	fx_keep(f, enc, 500 + k);
+	ksk_wire_enc_destroy(enc);
+}
+
+/* A trace whose spans and logs arrive in different batches (as the
+ * write-ahead log holds them) is one trace in the segment. */
+static void test_split_trace(void **state)
+{
+	(void)state;
+	fx *f = fx_new();
+	fx_split_batch(f, "front", 3, 2, BASE_NS + 3000, KSK_KIND_SERVER, true);
+	fx_split_batch(f, "front", 1, 0, BASE_NS + 1000, KSK_KIND_SERVER, false);
+	fx_gen(f, 1, 300, 20, 4);
+	fx_split_batch(f, "front", 2, 1, BASE_NS + 2000, KSK_KIND_CLIENT, true);
+	fx_split_batch(f, "back", 4, 3, BASE_NS + 3500, KSK_KIND_CLIENT, false);
+	fx_write(f, NULL);
+	col_seg *s = fx_open(f);
+	ksk_arena *a;
+	assert_int_equal(ksk_arena_create(NULL, 0, 0, &a), KSK_OK);
+	check_trace(f, s, TS, a);
+	col_trace t;
+	memset(&t, 0, sizeof(t));
+	bool found;
+	assert_int_equal(col_seg_get_trace(s, TS, a, &t, &found, NULL), KSK_OK);
+	assert_int_equal(t.n_spans, 4);
+	assert_int_equal(t.n_logs, 2);
+	assert_true(t.logs[0].time_ns < t.logs[1].time_ns);
+	col_search q;
+	memset(&q, 0, sizeof(q));
+	q.span_kind = -1;
+	q.service = KSK_STR("back");
+	static cand c;
+	c.n = 0;
+	c.want = q.service;
+	assert_int_equal(col_seg_search(s, &q, cand_cb, &c, NULL), KSK_OK);
+	assert_int_equal(c.n, 1);
+	assert_memory_equal(c.v[0].trace_id, TS, 16);
+	assert_int_equal(c.v[0].span_count, 4);
+	assert_int_equal(c.v[0].log_count, 2);
+	assert_int_equal(c.v[0].n_services, 2);
+	assert_int_equal(c.v[0].start_ns, BASE_NS + 1000);
+	assert_int_equal(c.v[0].end_ns, BASE_NS + 7500);
+	assert_true(ksk_str_eq(c.v[0].root_service, KSK_STR("front")));
+	static edgesum eg;
+	eg.n = 0;
+	col_seg_edges(s, 0, 0, edge_cb, &eg);
+	int hit = 0;
+	for (int i = 0; i < eg.n; i++)
+		if (!strcmp(eg.p[i], "front") && !strcmp(eg.c[i], "back")) {
+			assert_int_equal(eg.calls[i], 1);
+			assert_int_equal(eg.dur[i], 4000);
+			hit++;
+		}
+	assert_int_equal(hit, 1);
+	ksk_arena_destroy(a);
+	col_seg_close(s);
+	fx_free(f);
+}
+
 /* Many readers at once on one segment. */
 typedef struct thr {
 	fx *f;
@@ -1590,6 +1722,7 @@ int main(void)
 		cmocka_unit_test(test_tables),    cmocka_unit_test(test_logs),
 		cmocka_unit_test(test_corrupt),   cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_threads),   cmocka_unit_test(test_enomem),
+		cmocka_unit_test(test_time_scale), cmocka_unit_test(test_split_trace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
