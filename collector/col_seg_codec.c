@@ -3,7 +3,7 @@
  * and filters the writer and reader share.
  *
  * Role: turn spans, logs, attribute values and resources into the compact
- * transformed encoding of docs/STORAGE-segment.md ("Trace record", "Log
+ * transformed encoding of docs/STORAGE.md part 2 ("Trace record", "Log
  * record", "Values"), and back. Writer side: data in = records whose
  * strings are interned (col_seg_int.h sg_istr), data out = bytes appended
  * to ksk_bufs, one per stream or all into one. Reader side: data in =

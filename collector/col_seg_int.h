@@ -6,7 +6,7 @@
  * the string-intern entry the writer keeps, the encoder and decoder
  * contexts, the record encode/decode functions, and the hashes and
  * filters shared by writer and reader. The file layout they serve is
- * docs/STORAGE-segment.md.
+ * docs/STORAGE.md part 2.
  *
  * Hides nothing from col_segment.c; nobody else includes it. Its
  * non-static functions carry the internal prefix col__seg_ (they are

@@ -10,7 +10,7 @@
  * structs. At the finish the rows are decoded again, grouped and
  * re-encoded with the final dictionary. Data out: one file, written
  * to PATH.tmp, fsync'd, renamed to PATH, directory fsync'd. Layout
- * (docs/STORAGE-segment.md has the byte-level table):
+ * (docs/STORAGE.md part 2 has the byte-level table):
  *
  *   header   "KSKSEG1\n" u32 version u32 0
  *   log blocks    zstd; logs in time order, record-oriented with an

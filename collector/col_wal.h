@@ -8,7 +8,7 @@
  * group commit, read a record back, and rescan every valid record (for
  * sealing).
  *
- * File layout (little-endian; docs/STORAGE-store.md has the full text):
+ * File layout (little-endian; docs/STORAGE.md part 1 has the full text):
  *   header, 32 bytes:
  *     0  4  magic "KSKW"
  *     4  1  version (1)
