@@ -89,6 +89,7 @@ static agt_input_cfg *agt_new_input(agt_config *cfg, agt_input_kind kind, const 
 	in->start_at_head = true;
 	in->max_line = 64u << 10;
 	in->multiline_timeout_ns = 2000000000ull;
+	in->parser = "auto";
 	return in;
 }
 
@@ -134,14 +135,14 @@ static ksk_err agt_set_input(agt_config *cfg, agt_input_cfg *in, const char *k, 
 	} else if (strcmp(k, "service") == 0)
 		in->service = v;
 	else if (strcmp(k, "parser") == 0 && in->kind == AGT_INPUT_LOGS) {
-		static const char *const names[] = {"auto", "json", "logfmt", "regex", "raw"};
+		static const char *const names[] = {"auto", "json", "logfmt", "regex", "text"};
 		int found = -1;
 		for (int i = 0; i < 5; i++)
 			if (strcmp(v, names[i]) == 0)
 				found = i;
 		if (found < 0)
 			return KSK_EINVAL;
-		in->parser = (agt_parser_kind)found;
+		in->parser = names[found];
 	} else if (strcmp(k, "regex") == 0 && in->kind == AGT_INPUT_LOGS)
 		in->regex = v;
 	else if (strcmp(k, "time_format") == 0 && in->kind == AGT_INPUT_LOGS)

@@ -31,14 +31,6 @@ typedef enum agt_input_kind {
 	AGT_INPUT_SPANS = 1,   /* OTLP JSON lines -> spans */
 } agt_input_kind;
 
-typedef enum agt_parser_kind {
-	AGT_PARSER_AUTO = 0,   /* JSON, logfmt or text, decided per line */
-	AGT_PARSER_JSON = 1,
-	AGT_PARSER_LOGFMT = 2,
-	AGT_PARSER_REGEX = 3,
-	AGT_PARSER_RAW = 4,    /* the line is the body; IDs still extracted */
-} agt_parser_kind;
-
 typedef struct agt_kv {
 	const char *key;
 	const char *value;
@@ -52,7 +44,8 @@ typedef struct agt_input_cfg {
 	const char *excludes[AGT_MAX_GLOBS];   /* `exclude` (repeatable) */
 	uint32_t n_excludes;
 	const char *service;                   /* `service`: service.name of the records */
-	agt_parser_kind parser;                /* `parser` */
+	const char *parser;                    /* `parser`: auto (default), json,
+	                                          logfmt, regex, text */
 	const char *regex;                     /* `regex` (parser = regex) */
 	const char *time_format;               /* `time_format` (strptime form) */
 	const char *trace_group;               /* `trace_group`: regex group holding a trace ID */

@@ -79,7 +79,7 @@ static void test_file_and_options(void **state)
 	assert_int_equal(in->kind, AGT_INPUT_LOGS);
 	assert_int_equal(in->n_globs, 2);
 	assert_string_equal(in->excludes[0], "*.gz");
-	assert_int_equal(in->parser, AGT_PARSER_REGEX);
+	assert_string_equal(in->parser, "regex");
 	assert_string_equal(in->regex, "^(?<time>\\S+) (?<level>\\w+) (?<msg>.*)$");
 	assert_string_equal(in->multiline_start, "^\\d{4}-");
 	assert_int_equal(in->multiline_timeout_ns, 3000000000ull);
@@ -93,7 +93,7 @@ static void test_file_and_options(void **state)
 	assert_int_equal(c.inputs[1].rate_bytes, 10u << 20);
 	assert_string_equal(c.inputs[2].globs[0], "/srv/app/*.log");
 	assert_string_equal(c.inputs[2].service, "app");
-	assert_int_equal(c.inputs[2].parser, AGT_PARSER_AUTO);
+	assert_string_equal(c.inputs[2].parser, "auto");
 	assert_int_equal(c.inputs[3].kind, AGT_INPUT_SPANS);
 	agt_config_free(&c);
 	/* collectors on the command line replace the file's */
