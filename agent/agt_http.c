@@ -22,6 +22,8 @@
 #include <microhttpd.h>
 #include <zlib.h>
 
+#include "kiseki/parse.h"
+
 struct agt_http {
 	agt_http_opts o;
 	struct MHD_Daemon *d;
@@ -178,38 +180,17 @@ static void agt_http_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static ksk_err agt_hostport(const char *s, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(s, ':');
-	if (!colon)
-		return KSK_EINVAL;
-	char host[64];
-	size_t hl = (size_t)(colon - s);
-	if (hl >= sizeof(host))
-		return KSK_EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (hl == 0 || strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return KSK_EINVAL;
-	char *end;
-	long p = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || p < 0 || p > 65535)
-		return KSK_EINVAL;
-	sa->sin_port = htons((uint16_t)p);
-	return KSK_OK;
-}
-
 ksk_err agt_http_start(const agt_http_opts *o, agt_http **out, ksk_errinfo *ei)
 {
 	const char *what = o->what ? o->what : "http";
 	struct sockaddr_in sa;
-	if (agt_hostport(o->hostport, &sa) != KSK_OK)
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	uint16_t port;
+	if (ksk_parse_hostport(o->hostport, &sa.sin_addr.s_addr, &port) != KSK_OK)
 		return ksk_errinfo_set(ei, KSK_EINVAL, "%s: bad address '%s' (want HOST:PORT)", what,
 		                       o->hostport);
+	sa.sin_port = htons(port);
 	agt_http *h = calloc(1, sizeof(*h));
 	if (!h)
 		return ksk_errinfo_set(ei, KSK_ENOMEM, "%s: no memory", what);

@@ -17,12 +17,13 @@
 #include <time.h>
 
 #include "col_metrics.h"
+#include "ksk_httpd.h"
 
 struct col_server {
 	col_store *store;
 	col_ingest *ingest;
 	col_query *query;
-	col_metrics *metrics;
+	ksk_httpd *metrics;
 	col_report report;
 	pthread_t maint;
 	int maint_started;
@@ -100,7 +101,7 @@ ksk_err col_server_start(const col_config *cfg, col_server **out, ksk_errinfo *e
 	s->report.query_stats = col_query_stats;
 	s->report.query_ctx = s->query;
 	if (rc == KSK_OK && cfg->metrics_listen)
-		rc = col_metrics_start(cfg->metrics_listen, col_metrics_render_collector,
+		rc = ksk_httpd_start(cfg->metrics_listen, col_metrics_render_collector,
 		                       &s->report, &s->metrics, ei);
 	if (rc == KSK_OK) {
 		if (pthread_create(&s->maint, NULL, col_server_maint, s) == 0)
@@ -128,7 +129,7 @@ const char *col_server_query_url(const col_server *s)
 
 uint16_t col_server_metrics_port(const col_server *s)
 {
-	return s->metrics ? col_metrics_port(s->metrics) : 0;
+	return s->metrics ? ksk_httpd_port(s->metrics) : 0;
 }
 
 void col_server_stop(col_server *s)
@@ -137,7 +138,7 @@ void col_server_stop(col_server *s)
 		return;
 	col_ingest_stop(s->ingest);
 	col_query_stop(s->query);
-	col_metrics_stop(s->metrics);
+	ksk_httpd_stop(s->metrics);
 	if (s->maint_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stopping = 1;

@@ -8,7 +8,9 @@
  */
 #include "kiseki/parse.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -136,4 +138,33 @@ ksk_err ksk_parse_size(const char *s, uint64_t *bytes)
 		}
 	}
 	return KSK_EINVAL;
+}
+
+ksk_err ksk_parse_hostport(const char *s, uint32_t *ip_be, uint16_t *port)
+{
+	if (!s)
+		return KSK_EINVAL;
+	const char *colon = strrchr(s, ':');
+	if (!colon)
+		return KSK_EINVAL;
+	char host[64];
+	size_t hl = (size_t)(colon - s);
+	if (hl >= sizeof(host))
+		return KSK_EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (hl == 0 || strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	struct in_addr a;
+	if (inet_pton(AF_INET, host, &a) != 1)
+		return KSK_EINVAL;
+	if (!isdigit((unsigned char)colon[1]))
+		return KSK_EINVAL;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || p < 0 || p > 65535)
+		return KSK_EINVAL;
+	*ip_be = a.s_addr;
+	*port = (uint16_t)p;
+	return KSK_OK;
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "col_config.h"
-#include "col_metrics.h"
 
 static ksk_err parse(col_config *c, ksk_errinfo *ei, const char *const *args)
 {
@@ -88,28 +87,11 @@ static void test_errors_name_the_option(void **state)
 	assert_int_equal(parse(&c, &ei, a8), KSK_EINVAL);
 }
 
-static void test_hostport(void **state)
-{
-	(void)state;
-	uint32_t ip;
-	uint16_t port;
-	assert_int_equal(col_metrics_parse_hostport("127.0.0.1:9464", &ip, &port), KSK_OK);
-	assert_int_equal(port, 9464);
-	assert_int_equal(col_metrics_parse_hostport(":0", &ip, &port), KSK_OK);
-	assert_int_equal(port, 0);
-	assert_int_equal(col_metrics_parse_hostport("localhost:80", &ip, &port), KSK_OK);
-	assert_int_equal(col_metrics_parse_hostport("9464", &ip, &port), KSK_EINVAL);
-	assert_int_equal(col_metrics_parse_hostport("host.example:1", &ip, &port), KSK_EINVAL);
-	assert_int_equal(col_metrics_parse_hostport("127.0.0.1:70000", &ip, &port), KSK_EINVAL);
-	assert_int_equal(col_metrics_parse_hostport("127.0.0.1:", &ip, &port), KSK_EINVAL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_every_option),
 		cmocka_unit_test(test_errors_name_the_option),
-		cmocka_unit_test(test_hostport),
 	};
 	return cmocka_run_group_tests_name("col_config", tests, NULL, NULL);
 }

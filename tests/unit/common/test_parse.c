@@ -53,11 +53,30 @@ static void test_sizes(void **state)
 		assert_int_equal(ksk_parse_size(bad[i], &v), KSK_EINVAL);
 }
 
+static void test_hostport(void **state)
+{
+	(void)state;
+	uint32_t ip;
+	uint16_t port;
+	assert_int_equal(ksk_parse_hostport("127.0.0.1:9464", &ip, &port), KSK_OK);
+	assert_int_equal(port, 9464);
+	assert_int_equal(ksk_parse_hostport(":0", &ip, &port), KSK_OK);
+	assert_int_equal(port, 0);
+	assert_int_equal(ksk_parse_hostport("localhost:80", &ip, &port), KSK_OK);
+	assert_int_equal(ksk_parse_hostport("9464", &ip, &port), KSK_EINVAL);
+	assert_int_equal(ksk_parse_hostport("host.example:1", &ip, &port), KSK_EINVAL);
+	assert_int_equal(ksk_parse_hostport("127.0.0.1:70000", &ip, &port), KSK_EINVAL);
+	assert_int_equal(ksk_parse_hostport("127.0.0.1:", &ip, &port), KSK_EINVAL);
+	assert_int_equal(ksk_parse_hostport("127.0.0.1:-1", &ip, &port), KSK_EINVAL);
+	assert_int_equal(ksk_parse_hostport(NULL, &ip, &port), KSK_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_hostport),
 	};
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }
