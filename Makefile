@@ -2,7 +2,7 @@
 # packages it needs that are missing, then configures and builds with CMake.
 #
 #   make          build everything (RelWithDebInfo) into build/, binaries in build/bin/
-#   make test     Debug + ASan/UBSan tree in build/asan/, then every test (ctest)
+#   make test     the default tree, then a Debug + ASan/UBSan tree in build/asan/ and every test
 #   make demo     build, then run the demo (see README.md)
 #   make bench    Release tree in build/release/, then every benchmark
 #   make fuzz     clang libFuzzer tree in build/fuzz/, each target for FUZZ_SECONDS
@@ -29,7 +29,12 @@ build: deps-test
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 	cmake --build build -j $(JOBS)
 
+# The default tree is built too (optimised builds see warnings -O0 misses,
+# and `make` / `make demo` must keep working), then every test runs in the
+# sanitizer tree.
 test: deps-test
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake --build build -j $(JOBS)
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DKSK_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ctest --output-on-failure -j $(JOBS)

@@ -499,7 +499,7 @@ static ksk_err col_q_dispatch(col_query *q, col_chunk_ctx *cc, const uint8_t *re
 	ksk_qreq r;
 	KSK_TRY(ksk_qreq_decode(req, len, &r, ei));
 	if (r.op == KSK_Q_TRACE || r.op == KSK_Q_LOGS) {
-		col_qentry *e;
+		col_qentry *e = NULL;
 		KSK_TRY(col_q_result(q, &r, &e, ei));
 		col_chunk_src src;
 		memset(&src, 0, sizeof(src));
