@@ -108,7 +108,7 @@ uint64_t agt_epoch_to_ns(double v);
 
 typedef enum agt_parser_kind {
 	AGT_PARSER_AUTO = 0, /* JSON if `{`, logfmt if mostly k=v, klog,
-	                      * else text (see docs/AGENT-parse.md) */
+	                      * else text (see docs/AGENT.md section 4) */
 	AGT_PARSER_JSON,     /* one JSON object per line */
 	AGT_PARSER_LOGFMT,   /* key=value pairs */
 	AGT_PARSER_REGEX,    /* PCRE2 pattern with named groups */

@@ -6,7 +6,7 @@
  *
  * Exports agt_ship (opaque; start / stop / stats) and the pure backoff
  * function agt_backoff_delay() (testable with any RNG state).
- * Hides: sockets, contexts, the retry list. docs/AGENT-spool.md describes
+ * Hides: sockets, contexts, the retry list. docs/AGENT.md section 5 describes
  * the state machine.
  *
  * Routing: frame `dest` (given to agt_spool_append) modulo the number of
@@ -104,7 +104,7 @@ ksk_err agt_ship_start(const agt_ship_opts *opts, agt_spool *spool, agt_ship **o
  *  (real time) for the acks of frames in flight, closes the sockets and
  *  frees. Frames not acked stay in the spool for the next start. A socket
  *  that still has a request outstanding after the deadline is left open
- *  (nng 1.5.2 can hang closing it; docs/AGENT-spool.md). NULL no-op. */
+ *  (nng 1.5.2 can hang closing it; docs/AGENT.md section 5). NULL no-op. */
 void agt_ship_stop(agt_ship *s, uint64_t flush_ns);
 
 /*! agt_ship_get_stats() : a snapshot (includes the spool's). */

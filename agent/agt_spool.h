@@ -7,7 +7,7 @@
  * the tailer checkpoint that covers it, and is replayed after a restart.
  * The spool also owns the agent's identity: the agent ID and the batch
  * sequence counter (a seq is never handed out twice, even across crashes).
- * Hides: file layout, record format, the in-memory index. docs/AGENT-spool.md
+ * Hides: file layout, record format, the in-memory index. docs/AGENT.md section 5
  * is the full description.
  *
  * Caller protocol for checkpoints (the invariant: after any crash, the union

@@ -7,7 +7,7 @@
  * each line to a callback together with the line's position
  * (agt_file_pos). The caller stores positions with its spooled records and
  * declares them durable with agt_tail_commit(); agt_tail_save() writes the
- * committed positions to a crash-safe state file. docs/AGENT-tail.md has
+ * committed positions to a crash-safe state file. docs/AGENT.md section 3 has
  * the full design.
  *
  * Hides: the file table, the inotify watches, the read buffer, the state
