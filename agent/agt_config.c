@@ -42,7 +42,7 @@ const char *agt_config_usage(void)
 	       "  --zipkin-listen HOST:PORT  Zipkin v2 receiver (default 127.0.0.1:9411, 'off')\n"
 	       "  --metrics-listen HOST:PORT  /metrics and /health (default off)\n"
 	       "  --host NAME              host.name of records (default: this host's name)\n"
-	       "  --batch-max-bytes SIZE   frame payload size (default 256KiB)\n"
+	       "  --batch-max-bytes SIZE   frame payload size (default 1MiB)\n"
 	       "  --batch-max-age DUR      frame age (default 200ms)\n"
 	       "  --flush-timeout DUR      partial last line wait (default 5s)\n"
 	       "  --scan-interval DUR      file discovery fallback scan (default 1s)\n"
@@ -60,7 +60,7 @@ ksk_err agt_config_init(agt_config *cfg)
 	cfg->spool_max = 1ull << 30;
 	cfg->otlp_listen = "127.0.0.1:4318";
 	cfg->zipkin_listen = "127.0.0.1:9411";
-	cfg->batch_max_bytes = 256u << 10;
+	cfg->batch_max_bytes = 1u << 20;
 	cfg->batch_max_age_ns = 200000000ull;
 	cfg->flush_timeout_ns = 5000000000ull;
 	cfg->scan_interval_ns = 1000000000ull;

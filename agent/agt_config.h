@@ -71,7 +71,7 @@ typedef struct agt_config {
 	const char *zipkin_listen;    /* --zipkin-listen HOST:PORT (default 127.0.0.1:9411; "off") */
 	const char *metrics_listen;   /* --metrics-listen HOST:PORT (default off) */
 	const char *host;             /* --host: host.name (default gethostname) */
-	uint64_t batch_max_bytes;     /* --batch-max-bytes (default 256KiB) */
+	uint64_t batch_max_bytes;     /* --batch-max-bytes (default 1MiB) */
 	uint64_t batch_max_age_ns;    /* --batch-max-age (default 200ms) */
 	uint64_t flush_timeout_ns;    /* --flush-timeout: partial last line (default 5s) */
 	uint64_t scan_interval_ns;    /* --scan-interval (default 1s) */

@@ -30,3 +30,9 @@ if [ -x "$B/bin/bench_segment" ]; then
   echo "== collector store: bytes/span, trace by ID, search =="
   "$B/bin/bench_segment" ${KSK_BENCH_SEGMENT_ARGS:-}
 fi
+
+if [ -x "$B/bin/bench_agent" ]; then
+  echo
+  echo "== agent: tail a ${KSK_BENCH_AGENT_MIB:-1024} MiB log until acked, vs zstd -1 -T1; idle with 1000 files =="
+  "$B/bin/bench_agent" "$B/bin/kiseki-agent" "$B/bin/kiseki-collector" "${KSK_BENCH_AGENT_MIB:-1024}" 3
+fi

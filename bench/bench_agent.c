@@ -1,0 +1,291 @@
+/*
+ * bench_agent.c : kiseki-agent end-to-end benchmark.
+ *
+ * 1. Throughput: writes a realistic log (default 1 GiB; ~200-byte lines
+ *    with timestamps, levels and, for 9 lines in 10, trace and span IDs,
+ *    from tools/gen.c), then times the real kiseki-agent tailing it from
+ *    the head (auto parser, trace-ID extraction, msgpack, zstd frames,
+ *    spool with fsync, ack) until the real kiseki-collector (--fsync
+ *    interval) has acked the last line. Reports MB/s, lines/s, the agent's
+ *    CPU seconds and peak RSS (/proc), beside `zstd -1 -T1` on the same
+ *    file in the same run (the baseline: the ratio is agent MB/s over
+ *    zstd MB/s). Medians over RUNS runs.
+ * 2. Idle: 1,000 tailed files that do not change; the agent's CPU over
+ *    10 s, as a percentage of one core.
+ *
+ * usage: bench_agent AGENT_BIN COLLECTOR_BIN [MiB] [runs]
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "harness.h"
+#include "kiseki/clock.h"
+
+static uint64_t now_ns(void)
+{
+	return ksk_clock_mono(ksk_clock_system());
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double med(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_d);
+	return v[n / 2];
+}
+
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	if (p)
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long proc_hwm_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long kib = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			kib = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* a metric's value from the agent's /metrics ("name " at line start) */
+static double metric(uint16_t port, const char *name)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "exec 3<>/dev/tcp/127.0.0.1/%u; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3",
+	         port);
+	char full[512];
+	snprintf(full, sizeof(full), "bash -c \"%s\" 2>/dev/null", cmd);
+	FILE *p = popen(full, "r");
+	if (!p)
+		return -1;
+	char line[1024];
+	double v = -1;
+	size_t nl = strlen(name);
+	while (fgets(line, sizeof(line), p))
+		if (strncmp(line, name, nl) == 0 && line[nl] == ' ')
+			v = atof(line + nl + 1);
+	pclose(p);
+	return v;
+}
+
+static kh_proc *spawn(const char *const *argv, const char *name)
+{
+	kh_spawn_opts o;
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.name = name;
+	kh_proc *p;
+	kh_msg m;
+	const char *n, *a;
+	if (kh_proc_spawn(&p, &o, &m) != 0 || kh_proc_wait_ready(p, 30000, &n, &a, &m) != 0) {
+		fprintf(stderr, "bench_agent: %s: %s\n", name, m.text);
+		exit(1);
+	}
+	return p;
+}
+
+static void stop(kh_proc *p)
+{
+	kh_exit ex;
+	kh_msg m;
+	kh_proc_stop(p, 60000, &ex, &m);
+	kh_proc_destroy(p);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: bench_agent AGENT_BIN COLLECTOR_BIN [MiB] [runs]\n");
+		return 2;
+	}
+	const char *agent = argv[1], *collector = argv[2];
+	/* KSK_BENCH_AGENT_BATCH=SIZE passes --batch-max-bytes (default: the
+	 * agent's own default) */
+	const char *batch = getenv("KSK_BENCH_AGENT_BATCH");
+	uint64_t mib = argc > 3 ? strtoull(argv[3], NULL, 10) : 1024;
+	int runs = argc > 4 ? atoi(argv[4]) : 3;
+	if (runs < 1 || runs > 9)
+		runs = 3;
+	kh_msg m;
+	char *dir;
+	if (kh_tmpdir_create("bench-agent", &dir, &m) != 0)
+		return 1;
+	char logdir[600], logfile[700];
+	snprintf(logdir, sizeof(logdir), "%s/logs", dir);
+	mkdir(logdir, 0755);
+	snprintf(logfile, sizeof(logfile), "%s/app.log", logdir);
+
+	/* the log file */
+	ksk_gen *g;
+	if (ksk_gen_create(11, 8, &g) != KSK_OK)
+		return 1;
+	FILE *f = fopen(logfile, "w");
+	static char buf[1 << 20];
+	setvbuf(f, buf, _IOFBF, sizeof(buf));
+	uint64_t bytes = 0, lines = 0, t = 1764000000000000000ull;
+	char line[512];
+	while (bytes < mib << 20) {
+		size_t n = ksk_gen_log_line(g, t, line, sizeof(line) - 1);
+		line[n++] = '\n';
+		fwrite(line, 1, n, f);
+		bytes += n;
+		lines++;
+		t += 1000000;
+	}
+	fclose(f);
+	ksk_gen_destroy(g);
+	printf("bench_agent: %.0f MiB log, %llu lines (%.0f B/line), medians of %d runs\n",
+	       (double)bytes / 1048576.0, (unsigned long long)lines, (double)bytes / (double)lines, runs);
+
+	/* baseline: zstd -1 -T1 on the same file (page cache warm, as the agent) */
+	double zmbs[9];
+	for (int r = 0; r < runs; r++) {
+		char cmd[900];
+		snprintf(cmd, sizeof(cmd), "zstd -1 -T1 -q -c '%s' > /dev/null", logfile);
+		uint64_t t0 = now_ns();
+		if (system(cmd) != 0) {
+			fprintf(stderr, "bench_agent: zstd failed (is it installed?)\n");
+			return 1;
+		}
+		zmbs[r] = (double)bytes / 1e6 / ((double)(now_ns() - t0) / 1e9);
+	}
+
+	double mbs[9], cpu[9], rss[9], mbcpu[9];
+	for (int r = 0; r < runs; r++) {
+		char data[700], spool[700], glob[800], ingest[64], query[64];
+		snprintf(data, sizeof(data), "%s/data-%d", dir, r);
+		snprintf(spool, sizeof(spool), "%s/spool-%d", dir, r);
+		snprintf(glob, sizeof(glob), "%s/*.log=bench", logdir);
+		uint16_t p1, p2, p3;
+		kh_free_port(&p1, &m);
+		kh_free_port(&p2, &m);
+		kh_free_port(&p3, &m);
+		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", p1);
+		snprintf(query, sizeof(query), "tcp://127.0.0.1:%u", p2);
+		char mport[32];
+		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
+		const char *cargv[] = {collector, "--data-dir", data, "--listen", ingest, "--query-listen",
+		                       query, "--fsync", "interval", NULL};
+		kh_proc *col = spawn(cargv, "collector");
+		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
+		                       "--otlp-listen", "off", "--zipkin-listen", "off",
+		                       "--metrics-listen", mport, batch ? "--batch-max-bytes" : NULL,
+		                       batch, NULL};
+		uint64_t t0 = now_ns();
+		kh_proc *agt = spawn(aargv, "agent");
+		pid_t pid = kh_proc_pid(agt);
+		for (;;) {
+			sleep_ms(100);
+			double got = metric(p3, "kiseki_agent_lines_total");
+			double pend = metric(p3, "kiseki_agent_spool_frames_pending");
+			if (got >= (double)lines && pend == 0)
+				break;
+			if ((now_ns() - t0) / 1000000000ull > 1800) {
+				fprintf(stderr, "bench_agent: timed out at %.0f lines\n", got);
+				return 1;
+			}
+		}
+		double secs = (double)(now_ns() - t0) / 1e9;
+		cpu[r] = proc_cpu_s(pid);
+		rss[r] = (double)proc_hwm_kib(pid) / 1024.0;
+		mbs[r] = (double)bytes / 1e6 / secs;
+		mbcpu[r] = cpu[r] > 0 ? (double)bytes / 1e6 / cpu[r] : 0;
+		stop(agt);
+		stop(col);
+		char rm[1600];
+		snprintf(rm, sizeof(rm), "rm -rf '%s' '%s'", data, spool);
+		if (system(rm) != 0)
+			return 1;
+	}
+	double zm = med(zmbs, runs), am = med(mbs, runs);
+	printf("  zstd -1 -T1 alone           %8.1f MB/s\n", zm);
+	printf("  agent, tail until acked     %8.1f MB/s  %10.0f lines/s | ratio to zstd -1 %.2f (target >= 0.6)\n",
+	       am, (double)lines / ((double)bytes / 1e6 / am), am / zm);
+	printf("  agent CPU                   %8.2f s      %8.1f MB per CPU-second\n", med(cpu, runs),
+	       med(mbcpu, runs));
+	printf("  agent peak RSS              %8.1f MiB  (target <= 30)\n", med(rss, runs));
+	printf("  rsyslog: %s\n", access("/usr/sbin/rsyslogd", X_OK) == 0
+	                             ? "installed, but this benchmark does not drive it yet"
+	                             : "not installed: skipped");
+
+	/* idle: 1000 files */
+	char idir[600];
+	snprintf(idir, sizeof(idir), "%s/idle", dir);
+	mkdir(idir, 0755);
+	for (int i = 0; i < 1000; i++) {
+		char p[700];
+		snprintf(p, sizeof(p), "%s/f%04d.log", idir, i);
+		FILE *x = fopen(p, "w");
+		fprintf(x, "2026-11-29T10:00:00Z INFO [idle] file %d seq=1\n", i);
+		fclose(x);
+	}
+	{
+		char data[700], spool[700], glob[800], ingest[64], query[64], mport[32];
+		snprintf(data, sizeof(data), "%s/data-idle", dir);
+		snprintf(spool, sizeof(spool), "%s/spool-idle", dir);
+		snprintf(glob, sizeof(glob), "%s/*.log=idle", idir);
+		uint16_t p1, p2, p3;
+		kh_free_port(&p1, &m);
+		kh_free_port(&p2, &m);
+		kh_free_port(&p3, &m);
+		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", p1);
+		snprintf(query, sizeof(query), "tcp://127.0.0.1:%u", p2);
+		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
+		const char *cargv[] = {collector, "--data-dir", data, "--listen", ingest, "--query-listen",
+		                       query, NULL};
+		kh_proc *col = spawn(cargv, "collector");
+		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
+		                       "--otlp-listen", "off", "--zipkin-listen", "off",
+		                       "--metrics-listen", mport, NULL};
+		kh_proc *agt = spawn(aargv, "agent");
+		for (int w = 0; w < 300 && metric(p3, "kiseki_agent_lines_total") < 1000; w++)
+			sleep_ms(100);
+		sleep_ms(2000); /* settle: last batch acked, checkpoint saved */
+		double c0 = proc_cpu_s(kh_proc_pid(agt));
+		sleep_ms(10000);
+		double c1 = proc_cpu_s(kh_proc_pid(agt));
+		printf("  idle, 1000 tailed files     %8.3f %% of one core over 10 s (%.3f CPU-s; /proc tick %ld Hz)\n",
+		       (c1 - c0) / 10.0 * 100.0, c1 - c0, sysconf(_SC_CLK_TCK));
+		stop(agt);
+		stop(col);
+	}
+	kh_rmtree(dir, &m);
+	free(dir);
+	return 0;
+}
