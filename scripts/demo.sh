@@ -10,10 +10,11 @@ demo="$root/build/demo"
 rm -rf "$demo"
 mkdir -p "$demo"
 collector_pid=""
+agent_pid=""
 cleanup() {
-  if [ -n "$collector_pid" ] && kill -0 "$collector_pid" 2>/dev/null; then
-    kill -TERM "$collector_pid"; wait "$collector_pid" 2>/dev/null || true
-  fi
+  for p in $agent_pid $collector_pid; do
+    if kill -0 "$p" 2>/dev/null; then kill -TERM "$p"; wait "$p" 2>/dev/null || true; fi
+  done
 }
 trap cleanup EXIT INT TERM
 
@@ -27,7 +28,7 @@ http_get() { # host port path
 echo "Kiseki demo"
 echo
 echo "Built so far: the shared library (records, wire format, frames), kiseki-gen,"
-echo "kiseki-dump and kiseki-collector."
+echo "kiseki-dump, kiseki-collector and kiseki-agent."
 echo
 echo "1. kiseki-gen writes 3 frames of realistic spans and logs from 5 services;"
 echo "   kiseki-dump checks each frame (CRC, zstd, every record) and prints it:"
@@ -59,10 +60,33 @@ echo
 echo "4. Its metrics (http://127.0.0.1:14269/metrics):"
 http_get 127.0.0.1 14269 /metrics | grep -E '^kiseki_collector_(batches_accepted|batches_duplicate|spans_accepted|logs_accepted|fsync_total)'
 echo
-for part in kiseki-agent kiseki-query kiseki; do
+echo "5. kiseki-agent tails a service's log file (with trace IDs in its lines) and"
+echo "   ships it to the collector through its disk spool:"
+mkdir -p "$demo/logs"
+"$bin/kiseki-agent" --spool-dir "$demo/spool" --collector tcp://127.0.0.1:14250 \
+  --tail "$demo/logs/*.log=checkout" --otlp-listen off --zipkin-listen off \
+  --metrics-listen 127.0.0.1:14270 > "$demo/agent.out" 2> "$demo/agent.log" &
+agent_pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^ready ' "$demo/agent.out" 2>/dev/null && break
+  sleep 0.1
+done
+cat "$demo/agent.out"
+for i in $(seq 1 2000); do
+  printf '2026-11-29T10:00:%02d.%03dZ INFO [checkout] order placed order=%d traceparent=00-%032x-%016x-01\n' \
+    $((i % 60)) $((i % 1000)) "$i" "$((i * 7919 + 1))" "$((i + 1))"
+done > "$demo/logs/checkout.log"
+printf '2026-11-29T10:01:00.000Z ERROR [checkout] payment failed order=2001 trace_id=%032x\n' 9999 >> "$demo/logs/checkout.log"
+sleep 2
+echo "   Its metrics (http://127.0.0.1:14270/metrics):"
+http_get 127.0.0.1 14270 /metrics | grep -E '^kiseki_agent_(lines_total|records_total|frames_acked_total|delivery_lag_seconds|file_lag_bytes)'
+echo "   The collector now holds them too:"
+http_get 127.0.0.1 14269 /metrics | grep -E '^kiseki_collector_logs_accepted_total'
+echo
+for part in kiseki-query kiseki; do
   if [ ! -x "$bin/$part" ]; then
     echo "Not built yet: $part."
   fi
 done
-echo "The full demo (agent + query + UI + instrumented services, the UI address and"
-echo "a 'kiseki trace <id>' command) arrives with the demo issue."
+echo "The full demo (query + UI + instrumented services, the UI address and a"
+echo "'kiseki trace <id>' command) arrives with the query and demo issues."
