@@ -14,7 +14,8 @@
  *  - a partial last line at shutdown (flushed on SIGTERM);
  *  - multiline stack traces become one record each;
  *  - span record files (OTLP JSON lines), with a bad line in the middle;
- *  - OTLP/HTTP with a body captured from the OpenTelemetry JS SDK.
+ *  - OTLP/HTTP with a body captured from the OpenTelemetry JS SDK;
+ *  - SIGHUP: inputs reloaded from --config, nothing read twice.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -545,6 +546,43 @@ static void test_span_files_and_otlp_http(void **state)
 	env_free(&e);
 }
 
+/* SIGHUP reloads the inputs from --config: an added input starts being
+ * read, and the files read before are not read again (no duplicate). */
+static void test_sighup_reload(void **state)
+{
+	(void)state;
+	env e;
+	env_new(&e, "agt-hup");
+	col_start(&e);
+	char cfg[800];
+	snprintf(cfg, sizeof(cfg), "%s/agent.ini", e.dir);
+	FILE *c = fopen(cfg, "w");
+	fprintf(c, "[input a]\npath = %s/a.log\nservice = svc\n", e.logs);
+	fclose(c);
+	const char *extra[] = {"--config", cfg, NULL};
+	agt_start(&e, extra);
+	FILE *fa = open_log(&e, "a.log", "w");
+	write_lines(fa, 1, 1000);
+	expect_exactly_once(&e, 1000, 30000);
+	c = fopen(cfg, "w");
+	fprintf(c, "[input a]\npath = %s/a.log\nservice = svc\n\n[input b]\npath = %s/b.log\nservice = svc\n",
+	        e.logs, e.logs);
+	fclose(c);
+	kh_msg m;
+	assert_int_equal(kh_proc_signal(e.agt, SIGHUP, &m), 0);
+	if (kh_proc_wait_stderr(e.agt, "2 input(s) reloaded", 10000, &m) != 0)
+		fail_msg("no reload message: %s", m.text);
+	write_lines(fa, 1001, 1500);
+	fclose(fa);
+	FILE *fb = open_log(&e, "b.log", "w");
+	write_lines(fb, 1501, 2000);
+	fclose(fb);
+	expect_exactly_once(&e, 2000, 30000);
+	proc_stop(&e.agt);
+	proc_stop(&e.col);
+	env_free(&e);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -555,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_collector_down_then_up),
 		cmocka_unit_test(test_multiline_and_long_lines),
 		cmocka_unit_test(test_span_files_and_otlp_http),
+		cmocka_unit_test(test_sighup_reload),
 	};
 	return cmocka_run_group_tests_name("agent_process", tests, NULL, NULL);
 }
