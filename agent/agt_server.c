@@ -88,7 +88,8 @@ struct agt_server {
 	agt_src *srcs;
 	uint32_t n_srcs;
 	agt_mlfile *mls;
-	uint32_t n_mls, cap_mls;
+	uint32_t n_mls;
+	size_t cap_mls;
 	agt_pipe tp;
 	ksk_arena *scratch;
 	uint64_t last_spooled_seq;
@@ -154,17 +155,7 @@ static void agt_pipe_fini(agt_pipe *p)
 
 static int agt_grow(uint8_t **buf, size_t *cap, size_t need)
 {
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap : 4096;
-	while (nc < need)
-		nc *= 2;
-	uint8_t *nb = realloc(*buf, nc);
-	if (!nb)
-		return -1;
-	*buf = nb;
-	*cap = nc;
-	return 0;
+	return ksk_grow(ksk_alloc_default(), (void **)buf, cap, need, 1, 4096) ? 0 : -1;
 }
 
 /* Seals the open batch (unless a sealed frame already waits) and appends
@@ -301,14 +292,9 @@ static agt_mlfile *agt_mlfile_get(agt_server *s, agt_src *src, const agt_line *l
 		if (s->mls[i].dev == line->pos.dev && s->mls[i].ino == line->pos.ino &&
 		    s->mls[i].src == src)
 			return &s->mls[i];
-	if (s->n_mls == s->cap_mls) {
-		uint32_t nc = s->cap_mls ? s->cap_mls * 2 : 16;
-		agt_mlfile *nm = realloc(s->mls, nc * sizeof(*nm));
-		if (!nm)
-			return NULL;
-		s->mls = nm;
-		s->cap_mls = nc;
-	}
+	if (!ksk_grow(ksk_alloc_default(), (void **)&s->mls, &s->cap_mls, s->n_mls + 1,
+	              sizeof(*s->mls), 16))
+		return NULL;
 	agt_mlfile *m = &s->mls[s->n_mls];
 	memset(m, 0, sizeof(*m));
 	if (agt_ml_create(NULL, src->ml_rule, &m->ml) != KSK_OK)
@@ -604,17 +590,10 @@ static void agt_on_positions(void *ctx, uint64_t seq, bool done, const uint8_t *
 	(void)done;
 	agt_server *s = ctx;
 	size_t n = len / sizeof(agt_file_pos);
-	if (s->n_restore + n > s->cap_restore) {
-		size_t nc = s->cap_restore ? s->cap_restore : 64;
-		while (nc < s->n_restore + n)
-			nc *= 2;
-		agt_file_pos *np = realloc(s->restore, nc * sizeof(*np));
-		if (!np) {
-			s->restore_failed = 1;
-			return;
-		}
-		s->restore = np;
-		s->cap_restore = nc;
+	if (!ksk_grow(ksk_alloc_default(), (void **)&s->restore, &s->cap_restore,
+	              s->n_restore + n, sizeof(*s->restore), 64)) {
+		s->restore_failed = 1;
+		return;
 	}
 	memcpy(s->restore + s->n_restore, pos, n * sizeof(agt_file_pos));
 	s->n_restore += n;

@@ -328,17 +328,13 @@ bool col_ru_attr_matches(const ksk_attr *attrs, uint32_t n,
 bool col_ru_grow(const ksk_alloc *al, void **arr, uint32_t *cap, uint32_t want,
                  size_t size)
 {
-	if (want <= *cap)
-		return true;
-	uint64_t nc = *cap ? *cap : 8;
-	while (nc < want)
-		nc *= 2;
-	if (nc > UINT32_MAX || nc * size > SIZE_MAX / 2)
+	size_t c = *cap;
+	if (!ksk_grow(al, arr, &c, want, size, 8))
 		return false;
-	void *p = ksk_realloc(al, *arr, (size_t)nc * size);
-	if (!p)
-		return false;
-	*arr = p;
-	*cap = (uint32_t)nc;
+	if (c > UINT32_MAX) {
+		/* keep the 32-bit capacity honest: the array is just bigger */
+		c = UINT32_MAX;
+	}
+	*cap = (uint32_t)c;
 	return true;
 }

@@ -231,23 +231,10 @@ size_t col_segw_spans(const col_segw *w)
 
 static bool sgw_grow(col_segw *w, void **arr, size_t *cap, size_t need, size_t elem)
 {
-	if (need <= *cap)
+	if (ksk_grow(w->alloc, arr, cap, need, elem, 1024))
 		return true;
-	size_t nc = *cap ? *cap * 2 : 1024;
-	while (nc < need)
-		nc *= 2;
-	if (nc > SIZE_MAX / elem) {
-		w->err = KSK_ENOMEM;
-		return false;
-	}
-	void *p = ksk_realloc(w->alloc, *arr, nc * elem);
-	if (!p) {
-		w->err = KSK_ENOMEM;
-		return false;
-	}
-	*arr = p;
-	*cap = nc;
-	return true;
+	w->err = KSK_ENOMEM;
+	return false;
 }
 
 static ksk_str sgw_intern(col_segw *w, ksk_str s)
@@ -1116,32 +1103,14 @@ static ksk_err sgf_flush_trace_block(sgw_fin *f)
 
 static bool sgf_items_room(sgw_fin *f, size_t need)
 {
-	if (need <= f->cap_items)
-		return true;
-	size_t nc = f->cap_items ? f->cap_items : 1024;
-	while (nc < need)
-		nc *= 2;
-	uint64_t *p = ksk_realloc(f->alloc, f->items, nc * 8);
-	if (!p)
-		return false;
-	f->items = p;
-	f->cap_items = nc;
-	return true;
+	return ksk_grow(f->alloc, (void **)&f->items, &f->cap_items, need, sizeof(*f->items),
+	                1024);
 }
 
 static bool sgf_scratch_room(sgw_fin *f, size_t need)
 {
-	if (need <= f->cap_scratch)
-		return true;
-	size_t nc = f->cap_scratch ? f->cap_scratch : 1024;
-	while (nc < need)
-		nc *= 2;
-	uint32_t *p = ksk_realloc(f->alloc, f->scratch, nc * 4);
-	if (!p)
-		return false;
-	f->scratch = p;
-	f->cap_scratch = nc;
-	return true;
+	return ksk_grow(f->alloc, (void **)&f->scratch, &f->cap_scratch, need,
+	                sizeof(*f->scratch), 1024);
 }
 
 /* Summary bloom items of attributes: "a:K=V" for scalars, "d:K" else. */

@@ -48,6 +48,27 @@ void *ksk_calloc(const ksk_alloc *a, size_t n, size_t size)
 	return p;
 }
 
+bool ksk_grow(const ksk_alloc *a, void **arr, size_t *cap, size_t need, size_t elem,
+              size_t first)
+{
+	if (need <= *cap)
+		return true;
+	size_t nc = *cap ? *cap : (first ? first : 1);
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2)
+			return false;
+		nc *= 2;
+	}
+	if (elem && nc > SIZE_MAX / elem)
+		return false;
+	void *p = ksk_realloc(a, *arr, nc * elem);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = nc;
+	return true;
+}
+
 static int ksk_failalloc_should_fail(ksk_failalloc *fa)
 {
 	fa->calls++;

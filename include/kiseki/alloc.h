@@ -13,6 +13,7 @@
 #ifndef KSK_ALLOC_H
 #define KSK_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct ksk_alloc {
@@ -50,6 +51,14 @@ static inline void ksk_free(const ksk_alloc *a, void *p)
 /*! ksk_calloc() : zeroed allocation of n*size bytes, with overflow check.
  *  @return : NULL on overflow or failure. */
 void *ksk_calloc(const ksk_alloc *a, size_t n, size_t size);
+
+/*! ksk_grow() : makes room for `need` elements of `elem` bytes in the
+ *  array *arr of capacity *cap (elements), doubling from `first` (or from
+ *  *cap); overflow-checked. On success *arr and *cap are updated (the old
+ *  pointer is invalid); on failure both are unchanged.
+ *  @return : true on success, false on overflow or allocation failure. */
+bool ksk_grow(const ksk_alloc *a, void **arr, size_t *cap, size_t need, size_t elem,
+              size_t first);
 
 /* ksk_failalloc : a test allocator that forwards to libc and fails the
  * allocation whose ordinal (counting from 1) equals `fail_at`, and every

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kiseki/arena.h"
@@ -112,6 +113,39 @@ static void test_buf_growth_cap_and_sticky_error(void **state)
 	assert_int_equal(fa.live, 0);
 }
 
+static void test_grow(void **state)
+{
+	(void)state;
+	int *arr = NULL;
+	size_t cap = 0;
+	assert_true(ksk_grow(ksk_alloc_default(), (void **)&arr, &cap, 3, sizeof(int), 4));
+	assert_int_equal(cap, 4);
+	for (int i = 0; i < 4; i++)
+		arr[i] = i;
+	assert_true(ksk_grow(ksk_alloc_default(), (void **)&arr, &cap, 4, sizeof(int), 4));
+	assert_int_equal(cap, 4); /* already room */
+	assert_true(ksk_grow(ksk_alloc_default(), (void **)&arr, &cap, 9, sizeof(int), 4));
+	assert_int_equal(cap, 16);
+	assert_int_equal(arr[3], 3); /* contents kept */
+	/* overflow and allocation failure leave the array untouched */
+	int *before = arr;
+	assert_false(ksk_grow(ksk_alloc_default(), (void **)&arr, &cap, SIZE_MAX / 2, sizeof(int), 4));
+	assert_ptr_equal(arr, before);
+	assert_int_equal(cap, 16);
+	ksk_failalloc fa;
+	ksk_failalloc_init(&fa, 1, 0);
+	void *p = NULL;
+	size_t pc = 0;
+	assert_false(ksk_grow(&fa.table, &p, &pc, 10, 8, 0));
+	assert_null(p);
+	assert_int_equal(pc, 0);
+	assert_true(ksk_grow(&fa.table, &p, &pc, 10, 8, 0));
+	assert_int_equal(pc, 16);
+	ksk_free(&fa.table, p);
+	assert_int_equal(fa.live, 0);
+	free(arr);
+}
+
 static void test_manual_clock(void **state)
 {
 	(void)state;
@@ -136,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_arena_cap),
 		cmocka_unit_test(test_arena_enomem_injection),
 		cmocka_unit_test(test_buf_growth_cap_and_sticky_error),
+		cmocka_unit_test(test_grow),
 		cmocka_unit_test(test_manual_clock),
 	};
 	return cmocka_run_group_tests_name("arena", tests, NULL, NULL);
