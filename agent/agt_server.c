@@ -1002,6 +1002,10 @@ ksk_err agt_server_start(const agt_config *cfg, agt_server **out, ksk_errinfo *e
 			agt_spool_checkpoint_saved(s->spool, s->last_spooled_seq);
 		}
 		s->last_save_ns = ksk_clock_mono(s->clock);
+		/* watches in place before the ready line: a file created and
+		 * rotated away right after it is still followed */
+		if (s->tail)
+			(void)agt_tail_prime(s->tail);
 		rc = agt_thread_start(s, ei);
 	}
 	if (rc != KSK_OK) {
@@ -1054,6 +1058,8 @@ ksk_err agt_server_reload(agt_server *s, const agt_config *cfg, ksk_errinfo *ei)
 	s->srcs = srcs;
 	s->n_srcs = cfg->n_inputs;
 	s->cfg = cfg;
+	if (s->tail)
+		(void)agt_tail_prime(s->tail);
 	return agt_thread_start(s, ei);
 }
 

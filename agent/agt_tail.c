@@ -2253,16 +2253,29 @@ int agt_tail_timeout_ms(agt_tail *t)
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
+ksk_err agt_tail_prime(agt_tail *t)
+{
+	if (t->started)
+		return KSK_OK;
+	t->started = true;
+	t->need_scan = false;
+	full_scan(t, true);
+	t->next_scan = now_ns(t) + t->scan_ns;
+	t->c.open_fds = t->n_open;
+	t->c.files = t->n_files;
+	return KSK_OK;
+}
+
 ksk_err agt_tail_run(agt_tail *t)
 {
 	uint64_t now = now_ns(t);
 	t->paused = false;
+	if (!t->started)
+		(void)agt_tail_prime(t);
 	handle_events(t);
-	if (!t->started || t->need_scan || now >= t->next_scan) {
-		bool initial = !t->started;
-		t->started = true;
+	if (t->need_scan || now >= t->next_scan) {
 		t->need_scan = false;
-		full_scan(t, initial);
+		full_scan(t, false);
 		t->next_scan = now + t->scan_ns;
 	}
 	ksk_err rc = read_pass(t, now);

@@ -216,6 +216,14 @@ int agt_tail_fd(const agt_tail *t);
  *  caller calls agt_tail_run() again when it has room). */
 int agt_tail_timeout_ms(agt_tail *t);
 
+/*! agt_tail_prime() : the first scan without reading: binds checkpoints to
+ *  files, opens them and adds the inotify watches, so every change after
+ *  this call is seen even if the first agt_tail_run() comes later (a file
+ *  created and rotated away in between is still read). A daemon calls it
+ *  before it reports ready. agt_tail_run() calls it when it was not called.
+ *  Idempotent. @return : KSK_OK. */
+ksk_err agt_tail_prime(agt_tail *t);
+
 /*! agt_tail_run() : handles inotify events, scans when due, reads files
  *  within the per-run budget and delivers lines.
  *  @return : KSK_OK, or KSK_EBUSY when the callback returned AGT_TAIL_STOP.
