@@ -31,6 +31,12 @@ if [ -x "$B/bin/bench_segment" ]; then
   "$B/bin/bench_segment" ${KSK_BENCH_SEGMENT_ARGS:-}
 fi
 
+if [ -x "$B/bin/bench_query" ]; then
+  echo
+  echo "== kiseki-query: trace by ID and search through the HTTP API, vs the collector protocol alone =="
+  "$B/bin/bench_query" "${KSK_BENCH_QUERY_BACKGROUND:-1000000}" 9
+fi
+
 if [ -x "$B/bin/bench_agent" ]; then
   echo
   echo "== agent: tail a ${KSK_BENCH_AGENT_MIB:-1024} MiB log until acked, vs zstd -1 -T1; idle with 1000 files =="
