@@ -10,7 +10,8 @@
  *
  * Result cache: a chunked result is computed once into its own arena and
  * kept in a small table keyed by the canonical request (re-encoded with
- * cursor 0) until its TTL passes; entries are reference-counted so a
+ * cursor 0) until its TTL passes, for the following chunks only (a request
+ * at cursor 0 is always computed afresh and replaces the cached answer); entries are reference-counted so a
  * worker can read one while another evicts it.
  * Invariants: every chunk advances the cursor by at least one record, so
  * a client always terminates; a reply never exceeds chunk_bytes plus one
@@ -132,7 +133,7 @@ static col_qentry *col_qcache_get(col_query *q, const ksk_buf *key, uint64_t now
 				dead[nd++] = e;
 			continue;
 		}
-		if (e->key_len == key->len && memcmp(e->key, key->data, key->len) == 0) {
+		if (!hit && e->key_len == key->len && memcmp(e->key, key->data, key->len) == 0) {
 			e->refs++;
 			hit = e;
 		}
@@ -150,6 +151,14 @@ static void col_qcache_put(col_query *q, col_qentry *e)
 	col_qentry *evict = NULL;
 	pthread_mutex_lock(&q->mu);
 	int slot = -1;
+	/* a newer answer to the same request replaces the older one */
+	for (int i = 0; i < COL_QCACHE_SLOTS && slot < 0; i++)
+		if (q->cache[i] && q->cache[i]->key_len == e->key_len &&
+		    memcmp(q->cache[i]->key, e->key, e->key_len) == 0) {
+			slot = i;
+			if (q->cache[i]->refs == 0)
+				evict = q->cache[i];
+		}
 	for (int i = 0; i < COL_QCACHE_SLOTS && slot < 0; i++)
 		if (!q->cache[i])
 			slot = i;
@@ -313,7 +322,9 @@ static ksk_err col_q_result(col_query *q, const ksk_qreq *r, col_qentry **out,
 	}
 	const ksk_clock *clk = q->opts.clock ? q->opts.clock : ksk_clock_system();
 	uint64_t now = ksk_clock_mono(clk);
-	col_qentry *e = col_qcache_get(q, &key, now);
+	/* only the following chunks come from the cache: a new request
+	 * (cursor 0) always sees the data stored since the last one */
+	col_qentry *e = r->cursor != 0 ? col_qcache_get(q, &key, now) : NULL;
 	if (e) {
 		ksk_buf_fini(&key);
 		*out = e;
