@@ -1238,8 +1238,9 @@ static void sibling_dir_cb(agt_tail *t, const char *dir, void *arg)
 		t->c.rotations++;
 		t->c.siblings_adopted += copy ? 0 : 1;
 		t->c.copies_adopted += copy ? 1 : 0;
-		tlog(t, 1, "tail: %s: rotated away before it was ever seen; "
-		     "reading it from 0", p);
+		if (!copy)
+			tlog(t, 1, "tail: %s: rotated away before it was ever "
+			     "seen; reading it from 0", p);
 		(void)ensure_open(t, f, now_ns(t));
 	}
 	closedir(dp);
