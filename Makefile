@@ -6,13 +6,16 @@
 #   make demo     build, then run the demo (see README.md)
 #   make bench    Release tree in build/release/, then every benchmark
 #   make fuzz     clang libFuzzer tree in build/fuzz/, each target for FUZZ_SECONDS
+#   make install  build, then install libkiseki-trace (headers, .a, .so, .pc)
+#                 under PREFIX (default /usr/local), staged under DESTDIR if set
 #   make clean    remove build/
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
+PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all build test demo bench fuzz clean deps-build deps-test deps-fuzz deps-bench
+.PHONY: all build test demo bench fuzz install clean deps-build deps-test deps-fuzz deps-bench
 
 all: build
 
@@ -51,6 +54,9 @@ fuzz: deps-fuzz
 	CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSK_FUZZ=ON -DKSK_TESTS=OFF $(CMAKE_FLAGS)
 	cmake --build build/fuzz -j $(JOBS)
 	@scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS)
+
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
 
 clean:
 	rm -rf build

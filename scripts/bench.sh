@@ -37,6 +37,12 @@ if [ -x "$B/bin/bench_query" ]; then
   "$B/bin/bench_query" "${KSK_BENCH_QUERY_BACKGROUND:-1000000}" 9
 fi
 
+if [ -x "$B/bin/bench_trace" ]; then
+  echo
+  echo "== libkiseki-trace: ns per span on the service thread vs the 2 clock reads alone =="
+  "$B/bin/bench_trace" "${KSK_BENCH_TRACE_SPANS:-1048576}" 7
+fi
+
 if [ -x "$B/bin/bench_agent" ]; then
   echo
   echo "== agent: tail a ${KSK_BENCH_AGENT_MIB:-1024} MiB log until acked, vs zstd -1 -T1; idle with 1000 files =="
