@@ -43,6 +43,15 @@ if [ -x "$B/bin/bench_trace" ]; then
   "$B/bin/bench_trace" "${KSK_BENCH_TRACE_SPANS:-1048576}" 7
 fi
 
+if [ -x "$B/bin/bench_ui_bigtrace" ] && [ -x "$B/bin/kiseki-query" ] && command -v node >/dev/null 2>&1; then
+  echo
+  echo "== web UI: a 10,000-span trace interactive (headless chromium, Release kiseki-query), budget 1000 ms =="
+  KSK_UI_BUDGET_MS=1000 "$(dirname "$0")/../tests/ui/run.sh" --collector "$B/bin/kiseki-collector" \
+    --query "$B/bin/kiseki-query" --gen "$B/bin/kiseki-gen" --bigtrace "$B/bin/bench_ui_bigtrace" \
+    --ui-dir "$(dirname "$0")/../ui-static" --work "$tmp/ui" 2>&1 |
+    grep -E '^# (10K|50K)|interactive|^# (pass|fail)' || true
+fi
+
 if [ -x "$B/bin/bench_agent" ]; then
   echo
   echo "== agent: tail a ${KSK_BENCH_AGENT_MIB:-1024} MiB log until acked, vs zstd -1 -T1; idle with 1000 files =="

@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs_build="cmake make gcc pkg-config libnng-dev libmsgpack-dev libzstd-dev
   libpcre2-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev"
-pkgs_test="libcmocka-dev"
+pkgs_test="libcmocka-dev chromium"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="zstd"
 
@@ -28,6 +28,13 @@ for p in $want; do
     missing="$missing $p"
   fi
 done
+# the UI tests need node and npm; a machine may have them from outside
+# Debian (e.g. NodeSource, whose nodejs conflicts with Debian's npm), so
+# the commands are checked, not the packages
+case " $* " in *" test "*|*" bench "*)
+  command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
+esac
 [ -z "$missing" ] && exit 0
 
 echo "install-deps: installing missing Debian packages:$missing"
