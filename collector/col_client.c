@@ -148,6 +148,8 @@ ksk_err col_reply_parse(const uint8_t *buf, size_t len, col_reply *out)
 			out->error[n] = '\0';
 		} else if (col_keyis(k, "next") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 			out->next = (uint32_t)v->via.u64;
+		else if (col_keyis(k, "result") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			out->result = v->via.u64;
 		else if (col_keyis(k, "total") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 			out->total = (uint32_t)v->via.u64;
 		else if (col_keyis(k, "records") && v->type == MSGPACK_OBJECT_BIN) {
@@ -174,6 +176,7 @@ ksk_err col_client_fetch(col_client *c, const ksk_qreq *req, col_client_batch_cb
 	if (rc == KSK_OK)
 		rc = ksk_wire_dec_create(NULL, NULL, &wd);
 	r.cursor = 0;
+	r.result = 0;
 	while (rc == KSK_OK) {
 		rc = col_client_request(c, &r, &reply, ei);
 		if (rc != KSK_OK)
@@ -200,6 +203,7 @@ ksk_err col_client_fetch(col_client *c, const ksk_qreq *req, col_client_batch_cb
 			break;
 		}
 		r.cursor = rp.next;
+		r.result = rp.result;
 	}
 	ksk_wire_dec_destroy(wd);
 	ksk_frame_dec_destroy(fd);

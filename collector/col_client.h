@@ -51,6 +51,7 @@ typedef struct col_reply {
 	ksk_err code;            /* when !ok */
 	char error[256];         /* when !ok */
 	uint32_t next;           /* chunk cursor, 0 = done */
+	uint64_t result;         /* the answer `next` belongs to (send it back) */
 	uint32_t total;          /* records in the whole answer (chunked ops) */
 	const uint8_t *records;  /* the chunk's frame, into the reply buffer */
 	size_t records_len;

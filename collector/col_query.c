@@ -8,10 +8,13 @@
  * "records" = one batch frame (resources first, then the chunk's spans
  * and logs), "count" (records in it), "total", and "next" (0 = last chunk).
  *
- * Result cache: a chunked result is computed once into its own arena and
- * kept in a small table keyed by the canonical request (re-encoded with
- * cursor 0) until its TTL passes, for the following chunks only (a request
- * at cursor 0 is always computed afresh and replaces the cached answer); entries are reference-counted so a
+ * Result cache: a request at cursor 0 is always computed afresh (it sees
+ * everything stored so far), into its own arena. When the answer needs more
+ * than one chunk it is kept in a small table, keyed by the canonical request
+ * (re-encoded with cursor 0) and a result ID, until its TTL passes; the
+ * reply carries that ID as "result" and the following requests send it
+ * back, so every chunk a client reads is cut from the same answer even
+ * when another client asks the same question meanwhile; entries are reference-counted so a
  * worker can read one while another evicts it.
  * Invariants: every chunk advances the cursor by at least one record, so
  * a client always terminates; a reply never exceeds chunk_bytes plus one
@@ -38,6 +41,7 @@ typedef struct col_qentry {
 	size_t key_len;
 	uint64_t expires;       /* mono ns */
 	int refs;
+	uint64_t id;            /* the reply's "result": which answer a cursor reads */
 	ksk_arena *arena;       /* owns the result */
 	col_trace trace;        /* KSK_Q_TRACE */
 	col_log_hit *hits;      /* KSK_Q_LOGS */
@@ -50,6 +54,7 @@ struct col_query {
 	col_rep *rep;           /* NULL when used in-process only */
 	pthread_mutex_t mu;     /* guards cache and stats */
 	col_qentry *cache[COL_QCACHE_SLOTS];
+	uint64_t next_id;       /* last result ID handed out */
 	uint64_t requests, ns_sum, errors;
 };
 
@@ -118,7 +123,7 @@ static void col_qentry_release(col_query *q, col_qentry *e)
 		col_qentry_free(e);
 }
 
-static col_qentry *col_qcache_get(col_query *q, const ksk_buf *key, uint64_t now)
+static col_qentry *col_qcache_get(col_query *q, const ksk_buf *key, uint64_t id, uint64_t now)
 {
 	col_qentry *hit = NULL, *dead[COL_QCACHE_SLOTS];
 	int nd = 0;
@@ -133,11 +138,12 @@ static col_qentry *col_qcache_get(col_query *q, const ksk_buf *key, uint64_t now
 				dead[nd++] = e;
 			continue;
 		}
-		if (!hit && e->key_len == key->len && memcmp(e->key, key->data, key->len) == 0) {
-			e->refs++;
+		if (e->key_len == key->len && memcmp(e->key, key->data, key->len) == 0 &&
+		    (id ? e->id == id : (!hit || e->id > hit->id)))
 			hit = e;
-		}
 	}
+	if (hit)
+		hit->refs++;
 	pthread_mutex_unlock(&q->mu);
 	for (int i = 0; i < nd; i++)
 		col_qentry_free(dead[i]);
@@ -151,14 +157,6 @@ static void col_qcache_put(col_query *q, col_qentry *e)
 	col_qentry *evict = NULL;
 	pthread_mutex_lock(&q->mu);
 	int slot = -1;
-	/* a newer answer to the same request replaces the older one */
-	for (int i = 0; i < COL_QCACHE_SLOTS && slot < 0; i++)
-		if (q->cache[i] && q->cache[i]->key_len == e->key_len &&
-		    memcmp(q->cache[i]->key, e->key, e->key_len) == 0) {
-			slot = i;
-			if (q->cache[i]->refs == 0)
-				evict = q->cache[i];
-		}
 	for (int i = 0; i < COL_QCACHE_SLOTS && slot < 0; i++)
 		if (!q->cache[i])
 			slot = i;
@@ -242,7 +240,8 @@ static ksk_err col_hit_resource(ksk_wire_enc *we, ksk_arena *a, const col_log_hi
 }
 
 static ksk_err col_q_chunk(col_query *q, col_chunk_ctx *cc, const col_chunk_src *src,
-                           uint32_t cursor, ksk_buf *out, ksk_errinfo *ei)
+                           uint32_t cursor, uint64_t result, uint32_t *next, ksk_buf *out,
+                           ksk_errinfo *ei)
 {
 	uint32_t total = src->hits ? src->n_hits : src->n_spans + src->n_logs;
 	if (cursor > total)
@@ -287,7 +286,8 @@ static ksk_err col_q_chunk(col_query *q, col_chunk_ctx *cc, const col_chunk_src 
 	KSK_TRY(ksk_frame_encode(cc->fe, &m, p, plen, &f, &flen, ei));
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, out, col_q_write);
-	msgpack_pack_map(&pk, src->hits ? 5 : 7);
+	*next = i < total ? i : 0;
+	msgpack_pack_map(&pk, (src->hits ? 5 : 7) + (*next != 0));
 	col_q_key(&pk, "ok");
 	msgpack_pack_true(&pk);
 	col_q_key(&pk, "total");
@@ -301,7 +301,11 @@ static ksk_err col_q_chunk(col_query *q, col_chunk_ctx *cc, const col_chunk_src 
 	col_q_key(&pk, "count");
 	msgpack_pack_uint32(&pk, m.record_count);
 	col_q_key(&pk, "next");
-	msgpack_pack_uint32(&pk, i < total ? i : 0);
+	msgpack_pack_uint32(&pk, *next);
+	if (*next) {
+		col_q_key(&pk, "result");
+		msgpack_pack_uint64(&pk, result);
+	}
 	col_q_key(&pk, "records");
 	msgpack_pack_bin_with_body(&pk, f, flen);
 	return out->err;
@@ -313,6 +317,7 @@ static ksk_err col_q_result(col_query *q, const ksk_qreq *r, col_qentry **out,
 {
 	ksk_qreq canon = *r;
 	canon.cursor = 0;
+	canon.result = 0;
 	ksk_buf key;
 	ksk_buf_init(&key, NULL, KSK_Q_MAX_REQUEST);
 	ksk_err rc = ksk_qreq_encode(&canon, &key);
@@ -324,7 +329,7 @@ static ksk_err col_q_result(col_query *q, const ksk_qreq *r, col_qentry **out,
 	uint64_t now = ksk_clock_mono(clk);
 	/* only the following chunks come from the cache: a new request
 	 * (cursor 0) always sees the data stored since the last one */
-	col_qentry *e = r->cursor != 0 ? col_qcache_get(q, &key, now) : NULL;
+	col_qentry *e = r->cursor != 0 ? col_qcache_get(q, &key, r->result, now) : NULL;
 	if (e) {
 		ksk_buf_fini(&key);
 		*out = e;
@@ -372,7 +377,10 @@ static ksk_err col_q_result(col_query *q, const ksk_qreq *r, col_qentry **out,
 		col_qentry_free(e);
 		return rc;
 	}
-	col_qcache_put(q, e);
+	/* cached by the caller only when it needs more than one chunk */
+	pthread_mutex_lock(&q->mu);
+	e->id = ++q->next_id;
+	pthread_mutex_unlock(&q->mu);
 	*out = e;
 	return KSK_OK;
 }
@@ -526,7 +534,11 @@ static ksk_err col_q_dispatch(col_query *q, col_chunk_ctx *cc, const uint8_t *re
 			src.hits = e->n_hits ? e->hits : &none;
 			src.n_hits = e->n_hits;
 		}
-		ksk_err rc = col_q_chunk(q, cc, &src, r.cursor, out, ei);
+		uint32_t next = 0;
+		ksk_err rc = col_q_chunk(q, cc, &src, r.cursor, e->id, &next, out, ei);
+		/* a new answer that needs more chunks is kept for them */
+		if (rc == KSK_OK && r.cursor == 0 && next != 0)
+			col_qcache_put(q, e);
 		col_qentry_release(q, e);
 		return rc;
 	}

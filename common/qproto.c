@@ -61,6 +61,7 @@ ksk_err ksk_qreq_encode(const ksk_qreq *r, ksk_buf *out)
 		return KSK_EINVAL;
 	uint32_t n = 2; /* v, op */
 	n += r->has_trace_id + (r->start_ns != 0) + (r->end_ns != 0) + (r->cursor != 0) +
+	     (r->result != 0) +
 	     (r->limit != 0) + (r->service.len != 0) + (r->operation.len != 0) +
 	     (r->kind >= 0) + (r->n_attrs != 0) + (r->min_duration_ns != 0) +
 	     (r->max_duration_ns != 0) + (r->min_spans != 0) + (r->max_spans != 0) +
@@ -81,6 +82,8 @@ ksk_err ksk_qreq_encode(const ksk_qreq *r, ksk_buf *out)
 		ksk_q_u64(&pk, "end", r->end_ns);
 	if (r->cursor)
 		ksk_q_u64(&pk, "cursor", r->cursor);
+	if (r->result)
+		ksk_q_u64(&pk, "result", r->result);
 	if (r->limit)
 		ksk_q_u64(&pk, "limit", r->limit);
 	if (r->service.len)
@@ -170,6 +173,7 @@ static ksk_err ksk_q_field(ksk_qreq *r, const msgpack_object *k, const msgpack_o
 	KSK_Q_U("start", UINT64_MAX, r->start_ns)
 	KSK_Q_U("end", UINT64_MAX, r->end_ns)
 	KSK_Q_U("cursor", UINT32_MAX, r->cursor)
+	KSK_Q_U("result", UINT64_MAX, r->result)
 	KSK_Q_U("limit", UINT32_MAX, r->limit)
 	KSK_Q_U("kind", 5, r->kind)
 	KSK_Q_U("min_duration", UINT64_MAX, r->min_duration_ns)

@@ -773,6 +773,7 @@ static ksk_err qry_chunked_job(void *ctx, size_t i, col_client *c, ksk_errinfo *
 	qry_cchain *ch = &q->t->chains[i];
 	ksk_qreq r = *q->req;
 	r.cursor = 0;
+	r.result = 0;
 	for (int restarts = 0;;) {
 		if (!ksk_grow(ksk_alloc_default(), (void **)&ch->v, &ch->cap, ch->n + 1, sizeof(*ch->v), 8))
 			return ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
@@ -791,6 +792,7 @@ static ksk_err qry_chunked_job(void *ctx, size_t i, col_client *c, ksk_errinfo *
 				/* the chunked result expired: start again */
 				qry_chain_free(ch);
 				r.cursor = 0;
+				r.result = 0;
 				continue;
 			}
 			return ksk_errinfo_set(ei, rp.code, "%s", rp.error);
@@ -804,6 +806,7 @@ static ksk_err qry_chunked_job(void *ctx, size_t i, col_client *c, ksk_errinfo *
 		if (rp.next <= r.cursor)
 			return ksk_errinfo_set(ei, KSK_EPARSE, "cursor did not advance");
 		r.cursor = rp.next;
+		r.result = rp.result;
 	}
 }
 

@@ -48,6 +48,9 @@ typedef struct ksk_qreq {
 	bool has_trace_id;          /* TRACE (required), LOGS (filter) */
 	uint64_t start_ns, end_ns;  /* time range or hints; 0 = open */
 	uint32_t cursor;            /* chunk cursor from a previous reply */
+	uint64_t result;            /* with cursor > 0: the reply's "result" (the
+	                             * answer the cursor belongs to); 0 = the
+	                             * newest answer to the same request */
 	uint32_t limit;             /* SEARCH, LOGS; 0 = server default */
 	ksk_str service;            /* SEARCH, OPERATIONS, LOGS */
 	ksk_str operation;          /* SEARCH */

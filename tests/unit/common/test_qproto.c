@@ -58,6 +58,7 @@ static void test_roundtrip(void **state)
 	r.severity_min = 13;
 	r.severity_max = 24;
 	r.cursor = 500;
+	r.result = 0x1234567890ull;
 	ksk_buf_clear(&b);
 	assert_int_equal(ksk_qreq_encode(&r, &b), KSK_OK);
 	assert_int_equal(ksk_qreq_decode(b.data, b.len, &d, &ei), KSK_OK);
@@ -67,6 +68,7 @@ static void test_roundtrip(void **state)
 	assert_true(ksk_str_eq(d.regex, r.regex));
 	assert_int_equal(d.severity_min, 13);
 	assert_int_equal(d.cursor, 500);
+	assert_int_equal(d.result, 0x1234567890ull);
 	assert_int_equal(d.kind, -1);
 	ksk_buf_fini(&b);
 	assert_string_equal(ksk_qop_name(KSK_Q_EDGES), "edges");

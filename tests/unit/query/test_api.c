@@ -879,6 +879,48 @@ static void test_big_trace(void **state)
 	answer_free(&a);
 }
 
+/* the query protocol under the API: every chunk a client reads comes from
+ * the answer its first chunk started, even when the same request is asked
+ * again meanwhile; an unknown result is refused, not mixed */
+static void test_chunk_results(void **state)
+{
+	(void)state;
+	col_client *c;
+	assert_int_equal(col_client_open(g_query, 20000, &c, NULL), KSK_OK);
+	ksk_qreq q;
+	ksk_qreq_init(&q, KSK_Q_TRACE);
+	memcpy(q.trace_id, TBIG, 16);
+	q.has_trace_id = true;
+	ksk_buf b;
+	ksk_buf_init(&b, NULL, 0);
+	col_reply r1, r2, r3;
+	assert_int_equal(col_client_request(c, &q, &b, NULL), KSK_OK);
+	assert_int_equal(col_reply_parse(b.data, b.len, &r1), KSK_OK);
+	assert_true(r1.ok && r1.next > 0 && r1.result != 0);
+	assert_int_equal(col_client_request(c, &q, &b, NULL), KSK_OK);
+	assert_int_equal(col_reply_parse(b.data, b.len, &r2), KSK_OK);
+	assert_true(r2.ok && r2.result != r1.result); /* a fresh answer */
+	q.cursor = r1.next;
+	q.result = r1.result;
+	assert_int_equal(col_client_request(c, &q, &b, NULL), KSK_OK);
+	assert_int_equal(col_reply_parse(b.data, b.len, &r3), KSK_OK);
+	assert_true(r3.ok && r3.next > r1.next && r3.result == r1.result);
+	q.result = r2.result + 1000;
+	assert_int_equal(col_client_request(c, &q, &b, NULL), KSK_OK);
+	assert_int_equal(col_reply_parse(b.data, b.len, &r3), KSK_OK);
+	assert_false(r3.ok);
+	assert_int_equal(r3.code, KSK_ENOTFOUND);
+	/* a one-chunk answer carries no result and is not kept */
+	ksk_qreq_init(&q, KSK_Q_TRACE);
+	memcpy(q.trace_id, TA, 16);
+	q.has_trace_id = true;
+	assert_int_equal(col_client_request(c, &q, &b, NULL), KSK_OK);
+	assert_int_equal(col_reply_parse(b.data, b.len, &r1), KSK_OK);
+	assert_true(r1.ok && r1.next == 0 && r1.result == 0);
+	ksk_buf_fini(&b);
+	col_client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -892,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_collector_down),
 		cmocka_unit_test(test_big_trace),
+		cmocka_unit_test(test_chunk_results),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
