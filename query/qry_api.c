@@ -1040,6 +1040,18 @@ static void qry_gen_write_all(qry_gen *g, qry_json *j)
 	*j = g->j;
 }
 
+/* the arena of a route's answer (strings of the merged replies); on
+ * failure the response is already a 503 */
+static ksk_arena *qry_route_arena(qry_response *rs)
+{
+	ksk_arena *ar = NULL;
+	if (ksk_arena_create(NULL, 64 * 1024, 256u << 20, &ar) != KSK_OK) {
+		qry_error(rs, 503, NULL, "out of memory");
+		return NULL;
+	}
+	return ar;
+}
+
 /* ---- routes: traces ------------------------------------------------------------------------- */
 
 static bool qry_path_id(const char *rest, char *id, size_t cap, const char **after)
@@ -1516,13 +1528,11 @@ static void qry_route_search_traces(qry_api *a, const qry_request *rq, qry_respo
 	bool verify = s.span_min_ns || s.span_max_ns || s.annotation;
 	if (verify) /* some candidates will fail the span-level check */
 		s.q.limit = want * 4 > QRY_MAX_SEARCH ? QRY_MAX_SEARCH : want * 4;
-	ksk_arena *ar = NULL;
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
-	if (ksk_arena_create(NULL, 64 * 1024, 256u << 20, &ar) != KSK_OK) {
-		qry_error(rs, 503, NULL, "out of memory");
+	ksk_arena *ar = qry_route_arena(rs);
+	if (!ar)
 		return;
-	}
 	qry_warns w = {0};
 	qry_summary *sums = NULL;
 	size_t n = 0;
@@ -1664,11 +1674,9 @@ static void qry_route_summaries(qry_api *a, const qry_request *rq, qry_response 
 		                         "on the trace: use minTraceDuration/maxTraceDuration");
 		return;
 	}
-	ksk_arena *ar = NULL;
-	if (ksk_arena_create(NULL, 64 * 1024, 256u << 20, &ar) != KSK_OK) {
-		qry_error(rs, 503, NULL, "out of memory");
+	ksk_arena *ar = qry_route_arena(rs);
+	if (!ar)
 		return;
-	}
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
 	qry_warns w = {0};
@@ -1720,11 +1728,9 @@ static void qry_route_summaries(qry_api *a, const qry_request *rq, qry_response 
 
 static void qry_route_services(qry_api *a, qry_response *rs, bool zipkin)
 {
-	ksk_arena *ar = NULL;
-	if (ksk_arena_create(NULL, 16 * 1024, 64u << 20, &ar) != KSK_OK) {
-		qry_error(rs, 503, NULL, "out of memory");
+	ksk_arena *ar = qry_route_arena(rs);
+	if (!ar)
 		return;
-	}
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
 	qry_warns w = {0};
@@ -1773,11 +1779,9 @@ static void qry_route_operations(qry_api *a, const qry_request *rq, qry_response
 		          mode == 2 ? "serviceName" : "service");
 		return;
 	}
-	ksk_arena *ar = NULL;
-	if (ksk_arena_create(NULL, 16 * 1024, 64u << 20, &ar) != KSK_OK) {
-		qry_error(rs, 503, NULL, "out of memory");
+	ksk_arena *ar = qry_route_arena(rs);
+	if (!ar)
 		return;
-	}
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
 	qry_warns w = {0};
@@ -1840,11 +1844,9 @@ static void qry_route_deps(qry_api *a, const qry_request *rq, qry_response *rs, 
 	if (mode == 2)
 		end_ms = now_ms, lookback_ms = 7ull * 86400000ull;
 	uint64_t start_ns = end_ms > lookback_ms ? (end_ms - lookback_ms) * NS_PER_MS : 1;
-	ksk_arena *ar = NULL;
-	if (ksk_arena_create(NULL, 16 * 1024, 64u << 20, &ar) != KSK_OK) {
-		qry_error(rs, 503, NULL, "out of memory");
+	ksk_arena *ar = qry_route_arena(rs);
+	if (!ar)
 		return;
-	}
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
 	qry_warns w = {0};
@@ -2035,11 +2037,9 @@ static void qry_route_log_stats(qry_api *a, const qry_request *rq, qry_response 
 		qry_error(rs, 400, NULL, "parameters start/end: start is after end");
 		return;
 	}
-	ksk_arena *ar = NULL;
-	if (ksk_arena_create(NULL, 16 * 1024, 64u << 20, &ar) != KSK_OK) {
-		qry_error(rs, 503, NULL, "out of memory");
+	ksk_arena *ar = qry_route_arena(rs);
+	if (!ar)
 		return;
-	}
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
 	qry_warns w = {0};

@@ -315,7 +315,6 @@ typedef struct qry_simple {
 static ksk_err qry_simple_job(void *ctx, size_t i, col_client *c, ksk_errinfo *ei)
 {
 	qry_simple *s = ctx;
-	ksk_buf_init(&s->replies[i], NULL, 0);
 	KSK_TRY(col_client_request(c, s->req, &s->replies[i], ei));
 	col_reply cr;
 	if (col_reply_parse(s->replies[i].data, s->replies[i].len, &cr) != KSK_OK)
@@ -325,22 +324,99 @@ static ksk_err qry_simple_job(void *ctx, size_t i, col_client *c, ksk_errinfo *e
 	return KSK_OK;
 }
 
-/* runs `req` everywhere; on success the replies of the jobs with rc OK are
- * in s->replies; the caller merges then calls qry_simple_fini */
-static ksk_err qry_simple_run(qry_backend *b, qry_simple *s, qry_job *jobs, qry_warns *w,
-                              ksk_errinfo *ei)
+/* Parses one element of a reply's array into `out` (an element of the
+ * caller's type); false skips it. */
+typedef bool (*qry_item_fn)(const msgpack_object *item, ksk_arena *a, void *out);
+
+/* Runs `r` on every collector and gathers every element of each reply's
+ * array `key` through `fn` into *items (malloc'd, `elem` bytes each;
+ * strings copied into `a`). KSK_OK when at least one collector answered. */
+static ksk_err qry_collect(qry_backend *b, const ksk_qreq *r, const char *key, size_t elem,
+                           qry_item_fn fn, ksk_arena *a, void **items, size_t *n, qry_warns *w,
+                           ksk_errinfo *ei)
 {
+	*items = NULL;
+	*n = 0;
+	qry_simple *s = calloc(1, sizeof(*s));
+	qry_job *jobs = calloc(b->n, sizeof(*jobs));
+	if (!s || !jobs) {
+		free(s);
+		free(jobs);
+		return ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
+	}
+	s->req = r;
 	for (size_t i = 0; i < b->n; i++)
 		ksk_buf_init(&s->replies[i], NULL, 0);
+	ksk_err rc = KSK_OK;
 	if (qry_fan(b, qry_simple_job, s, jobs, w, false) == 0)
-		return qry_fan_fail(b, jobs, ei);
+		rc = qry_fan_fail(b, jobs, ei);
+	size_t cap = 0;
+	uint8_t *v = NULL;
+	for (size_t i = 0; rc == KSK_OK && i < b->n; i++) {
+		if (jobs[i].rc != KSK_OK)
+			continue;
+		qry_reply rp;
+		if (qry_reply_open(&rp, &s->replies[i], &jobs[i].ei) == KSK_OK) {
+			const msgpack_object *arr = qry_oarr(qry_get(&rp.root, key));
+			for (uint32_t k = 0; arr && k < arr->via.array.size; k++) {
+				if (!ksk_grow(ksk_alloc_default(), (void **)&v, &cap, *n + 1, elem, 64)) {
+					rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
+					break;
+				}
+				memset(v + *n * elem, 0, elem);
+				if (fn(&arr->via.array.ptr[k], a, v + *n * elem))
+					(*n)++;
+			}
+		}
+		qry_reply_close(&rp);
+	}
+	for (size_t i = 0; i < b->n; i++)
+		ksk_buf_fini(&s->replies[i]);
+	free(s);
+	free(jobs);
+	if (rc != KSK_OK) {
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	*items = v;
 	return KSK_OK;
 }
 
-static void qry_simple_fini(qry_backend *b, qry_simple *s)
+/* Sorts `n` items by `cmp`, folds equal neighbours (`merge` adds the later
+ * into the kept one; NULL drops the later), keeps at most `limit` (0 = all)
+ * after sorting by `order` (NULL = cmp order), copies them into `a` and
+ * frees `items`. */
+static ksk_err qry_finish(void *items, size_t n, size_t elem,
+                          int (*cmp)(const void *, const void *),
+                          void (*merge)(void *into, const void *from),
+                          int (*order)(const void *, const void *), size_t limit, ksk_arena *a,
+                          void **out, size_t *nout, ksk_errinfo *ei)
 {
-	for (size_t i = 0; i < b->n; i++)
-		ksk_buf_fini(&s->replies[i]);
+	uint8_t *v = items;
+	if (n > 1)
+		qsort(v, n, elem, cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (u && cmp(v + (u - 1) * elem, v + i * elem) == 0) {
+			if (merge)
+				merge(v + (u - 1) * elem, v + i * elem);
+		} else {
+			if (u != i)
+				memcpy(v + u * elem, v + i * elem, elem);
+			u++;
+		}
+	}
+	if (order && u > 1)
+		qsort(v, u, elem, order);
+	if (limit && u > limit)
+		u = limit;
+	*out = ksk_arena_alloc(a, (u ? u : 1) * elem);
+	if (*out && u)
+		memcpy(*out, v, u * elem);
+	free(v);
+	*nout = u;
+	return *out ? KSK_OK : ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
 }
 
 static int qry_str_cmp(const void *a, const void *b)
@@ -351,57 +427,31 @@ static int qry_str_cmp(const void *a, const void *b)
 	return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
+/* an element that is an array of at least `n` items */
+static const msgpack_object *qry_tuple(const msgpack_object *o, uint32_t n)
+{
+	o = qry_oarr(o);
+	return o && o->via.array.size >= n ? o->via.array.ptr : NULL;
+}
+
+static bool qry_item_service(const msgpack_object *o, ksk_arena *a, void *out)
+{
+	ksk_str *s = out;
+	*s = qry_ostr(a, o);
+	return s->len > 0;
+}
+
 ksk_err qry_fetch_services(qry_backend *b, ksk_arena *a, ksk_str **out, size_t *n,
                            qry_warns *w, ksk_errinfo *ei)
 {
 	ksk_qreq r;
 	ksk_qreq_init(&r, KSK_Q_SERVICES);
-	qry_simple *s = calloc(1, sizeof(*s));
-	qry_job *jobs = calloc(b->n, sizeof(*jobs));
-	if (!s || !jobs) {
-		free(s);
-		free(jobs);
-		return ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-	}
-	s->req = &r;
-	ksk_err rc = qry_simple_run(b, s, jobs, w, ei);
-	size_t cap = 0, cnt = 0;
-	ksk_str *v = NULL;
-	for (size_t i = 0; rc == KSK_OK && i < b->n; i++) {
-		if (jobs[i].rc != KSK_OK)
-			continue;
-		qry_reply rp;
-		if (qry_reply_open(&rp, &s->replies[i], &jobs[i].ei) == KSK_OK) {
-			const msgpack_object *arr = qry_oarr(qry_get(&rp.root, "services"));
-			for (uint32_t k = 0; arr && k < arr->via.array.size; k++) {
-				if (!ksk_grow(ksk_alloc_default(), (void **)&v, &cap, cnt + 1, sizeof(*v), 64)) {
-					rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-					break;
-				}
-				v[cnt++] = qry_ostr(a, &arr->via.array.ptr[k]);
-			}
-		}
-		qry_reply_close(&rp);
-	}
-	if (rc == KSK_OK) {
-		if (cnt > 1)
-			qsort(v, cnt, sizeof(*v), qry_str_cmp);
-		size_t u = 0;
-		for (size_t i = 0; i < cnt; i++)
-			if (v[i].len && (u == 0 || !ksk_str_eq(v[u - 1], v[i])))
-				v[u++] = v[i];
-		*out = ksk_arena_alloc(a, (u ? u : 1) * sizeof(ksk_str));
-		if (!*out)
-			rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-		else if (u)
-			memcpy(*out, v, u * sizeof(*v));
-		*n = u;
-	}
-	free(v);
-	qry_simple_fini(b, s);
-	free(s);
-	free(jobs);
-	return rc;
+	void *v;
+	size_t cnt;
+	KSK_TRY(qry_collect(b, &r, "services", sizeof(ksk_str), qry_item_service, a, &v, &cnt, w,
+	                    ei));
+	return qry_finish(v, cnt, sizeof(ksk_str), qry_str_cmp, NULL, NULL, 0, a, (void **)out, n,
+	                  ei);
 }
 
 static int qry_op_cmp(const void *a, const void *b)
@@ -411,6 +461,17 @@ static int qry_op_cmp(const void *a, const void *b)
 	return c ? c : (x->kind > y->kind) - (x->kind < y->kind);
 }
 
+static bool qry_item_op(const msgpack_object *o, ksk_arena *a, void *out)
+{
+	const msgpack_object *f = qry_tuple(o, 2);
+	if (!f)
+		return false;
+	qry_op *op = out;
+	op->name = qry_ostr(a, &f[0]);
+	op->kind = (int)qry_ou64(&f[1]);
+	return true;
+}
+
 ksk_err qry_fetch_operations(qry_backend *b, ksk_str service, int kind, ksk_arena *a,
                              qry_op **out, size_t *n, qry_warns *w, ksk_errinfo *ei)
 {
@@ -418,57 +479,11 @@ ksk_err qry_fetch_operations(qry_backend *b, ksk_str service, int kind, ksk_aren
 	ksk_qreq_init(&r, KSK_Q_OPERATIONS);
 	r.service = service;
 	r.kind = kind;
-	qry_simple *s = calloc(1, sizeof(*s));
-	qry_job *jobs = calloc(b->n, sizeof(*jobs));
-	if (!s || !jobs) {
-		free(s);
-		free(jobs);
-		return ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-	}
-	s->req = &r;
-	ksk_err rc = qry_simple_run(b, s, jobs, w, ei);
-	size_t cap = 0, cnt = 0;
-	qry_op *v = NULL;
-	for (size_t i = 0; rc == KSK_OK && i < b->n; i++) {
-		if (jobs[i].rc != KSK_OK)
-			continue;
-		qry_reply rp;
-		if (qry_reply_open(&rp, &s->replies[i], &jobs[i].ei) == KSK_OK) {
-			const msgpack_object *arr = qry_oarr(qry_get(&rp.root, "operations"));
-			for (uint32_t k = 0; arr && k < arr->via.array.size; k++) {
-				const msgpack_object *e = qry_oarr(&arr->via.array.ptr[k]);
-				if (!e || e->via.array.size < 2)
-					continue;
-				if (!ksk_grow(ksk_alloc_default(), (void **)&v, &cap, cnt + 1, sizeof(*v), 64)) {
-					rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-					break;
-				}
-				v[cnt].name = qry_ostr(a, &e->via.array.ptr[0]);
-				v[cnt].kind = (int)qry_ou64(&e->via.array.ptr[1]);
-				cnt++;
-			}
-		}
-		qry_reply_close(&rp);
-	}
-	if (rc == KSK_OK) {
-		if (cnt > 1)
-			qsort(v, cnt, sizeof(*v), qry_op_cmp);
-		size_t u = 0;
-		for (size_t i = 0; i < cnt; i++)
-			if (u == 0 || qry_op_cmp(&v[u - 1], &v[i]) != 0)
-				v[u++] = v[i];
-		*out = ksk_arena_alloc(a, (u ? u : 1) * sizeof(qry_op));
-		if (!*out)
-			rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-		else if (u)
-			memcpy(*out, v, u * sizeof(*v));
-		*n = u;
-	}
-	free(v);
-	qry_simple_fini(b, s);
-	free(s);
-	free(jobs);
-	return rc;
+	void *v;
+	size_t cnt;
+	KSK_TRY(qry_collect(b, &r, "operations", sizeof(qry_op), qry_item_op, a, &v, &cnt, w, ei));
+	return qry_finish(v, cnt, sizeof(qry_op), qry_op_cmp, NULL, NULL, 0, a, (void **)out, n,
+	                  ei);
 }
 
 static int qry_edge_cmp(const void *a, const void *b)
@@ -478,6 +493,25 @@ static int qry_edge_cmp(const void *a, const void *b)
 	return c ? c : qry_str_cmp(&x->child, &y->child);
 }
 
+static void qry_edge_merge(void *into, const void *from)
+{
+	qry_edge *d = into;
+	const qry_edge *e = from;
+	d->calls += e->calls;
+	d->errors += e->errors;
+	d->duration_ns_sum += e->duration_ns_sum;
+}
+
+static bool qry_item_edge(const msgpack_object *o, ksk_arena *a, void *out)
+{
+	const msgpack_object *f = qry_tuple(o, 5);
+	if (!f)
+		return false;
+	*(qry_edge *)out = (qry_edge){qry_ostr(a, &f[0]), qry_ostr(a, &f[1]), qry_ou64(&f[2]),
+	                              qry_ou64(&f[3]), qry_ou64(&f[4])};
+	return true;
+}
+
 ksk_err qry_fetch_edges(qry_backend *b, uint64_t start_ns, uint64_t end_ns, ksk_arena *a,
                         qry_edge **out, size_t *n, qry_warns *w, ksk_errinfo *ei)
 {
@@ -485,65 +519,11 @@ ksk_err qry_fetch_edges(qry_backend *b, uint64_t start_ns, uint64_t end_ns, ksk_
 	ksk_qreq_init(&r, KSK_Q_EDGES);
 	r.start_ns = start_ns;
 	r.end_ns = end_ns;
-	qry_simple *s = calloc(1, sizeof(*s));
-	qry_job *jobs = calloc(b->n, sizeof(*jobs));
-	if (!s || !jobs) {
-		free(s);
-		free(jobs);
-		return ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-	}
-	s->req = &r;
-	ksk_err rc = qry_simple_run(b, s, jobs, w, ei);
-	size_t cap = 0, cnt = 0;
-	qry_edge *v = NULL;
-	for (size_t i = 0; rc == KSK_OK && i < b->n; i++) {
-		if (jobs[i].rc != KSK_OK)
-			continue;
-		qry_reply rp;
-		if (qry_reply_open(&rp, &s->replies[i], &jobs[i].ei) == KSK_OK) {
-			const msgpack_object *arr = qry_oarr(qry_get(&rp.root, "edges"));
-			for (uint32_t k = 0; arr && k < arr->via.array.size; k++) {
-				const msgpack_object *e = qry_oarr(&arr->via.array.ptr[k]);
-				if (!e || e->via.array.size < 5)
-					continue;
-				if (!ksk_grow(ksk_alloc_default(), (void **)&v, &cap, cnt + 1, sizeof(*v), 64)) {
-					rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-					break;
-				}
-				const msgpack_object *f = e->via.array.ptr;
-				v[cnt] = (qry_edge){qry_ostr(a, &f[0]), qry_ostr(a, &f[1]),
-				                    qry_ou64(&f[2]), qry_ou64(&f[3]),
-				                    qry_ou64(&f[4])};
-				cnt++;
-			}
-		}
-		qry_reply_close(&rp);
-	}
-	if (rc == KSK_OK) {
-		if (cnt > 1)
-			qsort(v, cnt, sizeof(*v), qry_edge_cmp);
-		size_t u = 0;
-		for (size_t i = 0; i < cnt; i++) {
-			if (u && qry_edge_cmp(&v[u - 1], &v[i]) == 0) {
-				v[u - 1].calls += v[i].calls;
-				v[u - 1].errors += v[i].errors;
-				v[u - 1].duration_ns_sum += v[i].duration_ns_sum;
-			} else {
-				v[u++] = v[i];
-			}
-		}
-		*out = ksk_arena_alloc(a, (u ? u : 1) * sizeof(qry_edge));
-		if (!*out)
-			rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-		else if (u)
-			memcpy(*out, v, u * sizeof(*v));
-		*n = u;
-	}
-	free(v);
-	qry_simple_fini(b, s);
-	free(s);
-	free(jobs);
-	return rc;
+	void *v;
+	size_t cnt;
+	KSK_TRY(qry_collect(b, &r, "edges", sizeof(qry_edge), qry_item_edge, a, &v, &cnt, w, ei));
+	return qry_finish(v, cnt, sizeof(qry_edge), qry_edge_cmp, qry_edge_merge, NULL, 0, a,
+	                  (void **)out, n, ei);
 }
 
 static int qry_lc_cmp(const void *a, const void *b)
@@ -553,6 +533,21 @@ static int qry_lc_cmp(const void *a, const void *b)
 	return c ? c : qry_str_cmp(&x->severity, &y->severity);
 }
 
+static void qry_lc_merge(void *into, const void *from)
+{
+	((qry_logcount *)into)->count += ((const qry_logcount *)from)->count;
+}
+
+static bool qry_item_lc(const msgpack_object *o, ksk_arena *a, void *out)
+{
+	const msgpack_object *f = qry_tuple(o, 3);
+	if (!f)
+		return false;
+	*(qry_logcount *)out =
+		(qry_logcount){qry_ostr(a, &f[0]), qry_ostr(a, &f[1]), qry_ou64(&f[2])};
+	return true;
+}
+
 ksk_err qry_fetch_log_stats(qry_backend *b, uint64_t start_ns, uint64_t end_ns, ksk_arena *a,
                             qry_logcount **out, size_t *n, qry_warns *w, ksk_errinfo *ei)
 {
@@ -560,61 +555,12 @@ ksk_err qry_fetch_log_stats(qry_backend *b, uint64_t start_ns, uint64_t end_ns, 
 	ksk_qreq_init(&r, KSK_Q_LOG_STATS);
 	r.start_ns = start_ns;
 	r.end_ns = end_ns;
-	qry_simple *s = calloc(1, sizeof(*s));
-	qry_job *jobs = calloc(b->n, sizeof(*jobs));
-	if (!s || !jobs) {
-		free(s);
-		free(jobs);
-		return ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-	}
-	s->req = &r;
-	ksk_err rc = qry_simple_run(b, s, jobs, w, ei);
-	size_t cap = 0, cnt = 0;
-	qry_logcount *v = NULL;
-	for (size_t i = 0; rc == KSK_OK && i < b->n; i++) {
-		if (jobs[i].rc != KSK_OK)
-			continue;
-		qry_reply rp;
-		if (qry_reply_open(&rp, &s->replies[i], &jobs[i].ei) == KSK_OK) {
-			const msgpack_object *arr = qry_oarr(qry_get(&rp.root, "counts"));
-			for (uint32_t k = 0; arr && k < arr->via.array.size; k++) {
-				const msgpack_object *e = qry_oarr(&arr->via.array.ptr[k]);
-				if (!e || e->via.array.size < 3)
-					continue;
-				if (!ksk_grow(ksk_alloc_default(), (void **)&v, &cap, cnt + 1, sizeof(*v), 64)) {
-					rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-					break;
-				}
-				const msgpack_object *f = e->via.array.ptr;
-				v[cnt] = (qry_logcount){qry_ostr(a, &f[0]), qry_ostr(a, &f[1]),
-				                        qry_ou64(&f[2])};
-				cnt++;
-			}
-		}
-		qry_reply_close(&rp);
-	}
-	if (rc == KSK_OK) {
-		if (cnt > 1)
-			qsort(v, cnt, sizeof(*v), qry_lc_cmp);
-		size_t u = 0;
-		for (size_t i = 0; i < cnt; i++) {
-			if (u && qry_lc_cmp(&v[u - 1], &v[i]) == 0)
-				v[u - 1].count += v[i].count;
-			else
-				v[u++] = v[i];
-		}
-		*out = ksk_arena_alloc(a, (u ? u : 1) * sizeof(qry_logcount));
-		if (!*out)
-			rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-		else if (u)
-			memcpy(*out, v, u * sizeof(*v));
-		*n = u;
-	}
-	free(v);
-	qry_simple_fini(b, s);
-	free(s);
-	free(jobs);
-	return rc;
+	void *v;
+	size_t cnt;
+	KSK_TRY(qry_collect(b, &r, "counts", sizeof(qry_logcount), qry_item_lc, a, &v, &cnt, w,
+	                    ei));
+	return qry_finish(v, cnt, sizeof(qry_logcount), qry_lc_cmp, qry_lc_merge, NULL, 0, a,
+	                  (void **)out, n, ei);
 }
 
 /* newest first, then trace ID */
@@ -632,98 +578,55 @@ static int qry_sum_id_cmp(const void *a, const void *b)
 	return memcmp(x->trace_id, y->trace_id, KSK_TRACE_ID_LEN);
 }
 
+/* one trace split over several collectors adds up */
+static void qry_sum_merge(void *into, const void *from)
+{
+	qry_summary *d = into;
+	const qry_summary *e = from;
+	if (e->start_ns < d->start_ns) {
+		d->start_ns = e->start_ns;
+		d->root_service = e->root_service;
+		d->root_name = e->root_name;
+	}
+	if (e->end_ns > d->end_ns)
+		d->end_ns = e->end_ns;
+	d->spans += e->spans;
+	d->errors += e->errors;
+	d->logs += e->logs;
+}
+
+static bool qry_item_summary(const msgpack_object *e, ksk_arena *a, void *out)
+{
+	const msgpack_object *id = qry_get(e, "trace_id");
+	if (!id || id->type != MSGPACK_OBJECT_BIN || id->via.bin.size != KSK_TRACE_ID_LEN)
+		return false;
+	qry_summary *q = out;
+	memcpy(q->trace_id, id->via.bin.ptr, KSK_TRACE_ID_LEN);
+	q->start_ns = qry_ou64(qry_get(e, "start"));
+	q->end_ns = qry_ou64(qry_get(e, "end"));
+	q->spans = (uint32_t)qry_ou64(qry_get(e, "spans"));
+	q->errors = (uint32_t)qry_ou64(qry_get(e, "errors"));
+	q->logs = (uint32_t)qry_ou64(qry_get(e, "logs"));
+	q->root_service = qry_ostr(a, qry_get(e, "root_service"));
+	q->root_name = qry_ostr(a, qry_get(e, "root_name"));
+	const msgpack_object *sv = qry_oarr(qry_get(e, "services"));
+	if (sv && sv->via.array.size) {
+		q->services = ksk_arena_alloc(a, sv->via.array.size * sizeof(ksk_str));
+		for (uint32_t m = 0; q->services && m < sv->via.array.size; m++)
+			q->services[q->n_services++] = qry_ostr(a, &sv->via.array.ptr[m]);
+	}
+	return true;
+}
+
 ksk_err qry_fetch_search(qry_backend *b, const ksk_qreq *r, ksk_arena *a, qry_summary **out,
                          size_t *n, qry_warns *w, ksk_errinfo *ei)
 {
-	qry_simple *s = calloc(1, sizeof(*s));
-	qry_job *jobs = calloc(b->n, sizeof(*jobs));
-	if (!s || !jobs) {
-		free(s);
-		free(jobs);
-		return ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-	}
-	s->req = r;
-	ksk_err rc = qry_simple_run(b, s, jobs, w, ei);
-	size_t cap = 0, cnt = 0;
-	qry_summary *v = NULL;
-	for (size_t i = 0; rc == KSK_OK && i < b->n; i++) {
-		if (jobs[i].rc != KSK_OK)
-			continue;
-		qry_reply rp;
-		if (qry_reply_open(&rp, &s->replies[i], &jobs[i].ei) == KSK_OK) {
-			const msgpack_object *arr = qry_oarr(qry_get(&rp.root, "traces"));
-			for (uint32_t k = 0; arr && k < arr->via.array.size; k++) {
-				const msgpack_object *e = &arr->via.array.ptr[k];
-				const msgpack_object *id = qry_get(e, "trace_id");
-				if (!id || id->type != MSGPACK_OBJECT_BIN ||
-				    id->via.bin.size != KSK_TRACE_ID_LEN)
-					continue;
-				if (!ksk_grow(ksk_alloc_default(), (void **)&v, &cap, cnt + 1, sizeof(*v), 64)) {
-					rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-					break;
-				}
-				qry_summary *q = &v[cnt++];
-				memset(q, 0, sizeof(*q));
-				memcpy(q->trace_id, id->via.bin.ptr, KSK_TRACE_ID_LEN);
-				q->start_ns = qry_ou64(qry_get(e, "start"));
-				q->end_ns = qry_ou64(qry_get(e, "end"));
-				q->spans = (uint32_t)qry_ou64(qry_get(e, "spans"));
-				q->errors = (uint32_t)qry_ou64(qry_get(e, "errors"));
-				q->logs = (uint32_t)qry_ou64(qry_get(e, "logs"));
-				q->root_service = qry_ostr(a, qry_get(e, "root_service"));
-				q->root_name = qry_ostr(a, qry_get(e, "root_name"));
-				const msgpack_object *sv = qry_oarr(qry_get(e, "services"));
-				if (sv && sv->via.array.size) {
-					q->services = ksk_arena_alloc(a, sv->via.array.size *
-					                                     sizeof(ksk_str));
-					for (uint32_t m = 0; q->services && m < sv->via.array.size;
-					     m++)
-						q->services[q->n_services++] =
-							qry_ostr(a, &sv->via.array.ptr[m]);
-				}
-			}
-		}
-		qry_reply_close(&rp);
-	}
-	if (rc == KSK_OK) {
-		/* one summary per trace: a trace split over collectors adds up */
-		if (cnt > 1)
-			qsort(v, cnt, sizeof(*v), qry_sum_id_cmp);
-		size_t u = 0;
-		for (size_t i = 0; i < cnt; i++) {
-			if (u && qry_sum_id_cmp(&v[u - 1], &v[i]) == 0) {
-				qry_summary *d = &v[u - 1];
-				if (v[i].start_ns < d->start_ns) {
-					d->start_ns = v[i].start_ns;
-					d->root_service = v[i].root_service;
-					d->root_name = v[i].root_name;
-				}
-				if (v[i].end_ns > d->end_ns)
-					d->end_ns = v[i].end_ns;
-				d->spans += v[i].spans;
-				d->errors += v[i].errors;
-				d->logs += v[i].logs;
-			} else {
-				v[u++] = v[i];
-			}
-		}
-		if (u > 1)
-			qsort(v, u, sizeof(*v), qry_sum_cmp);
-		uint32_t lim = r->limit ? r->limit : 20;
-		if (u > lim)
-			u = lim;
-		*out = ksk_arena_alloc(a, (u ? u : 1) * sizeof(qry_summary));
-		if (!*out)
-			rc = ksk_errinfo_set(ei, KSK_ENOMEM, "out of memory");
-		else if (u)
-			memcpy(*out, v, u * sizeof(*v));
-		*n = u;
-	}
-	free(v);
-	qry_simple_fini(b, s);
-	free(s);
-	free(jobs);
-	return rc;
+	void *v;
+	size_t cnt;
+	KSK_TRY(qry_collect(b, r, "traces", sizeof(qry_summary), qry_item_summary, a, &v, &cnt, w,
+	                    ei));
+	return qry_finish(v, cnt, sizeof(qry_summary), qry_sum_id_cmp, qry_sum_merge, qry_sum_cmp,
+	                  r->limit ? r->limit : 20, a, (void **)out, n, ei);
 }
 
 /* ---- chunked requests: traces and log searches --------------------------------------- */

@@ -163,6 +163,35 @@ static int cli_cmd_trace(const cli_args *a, cli_env *e)
 	return rc;
 }
 
+/* GET `path` and print it: the raw JSON with --json, else through `fmt`;
+ * `empty` (may be NULL) is said when the answer's data is empty. */
+typedef ksk_err (*cli_fmt_fn)(FILE *f, const json_t *ans, const cli_fmt_opts *o,
+                              ksk_errinfo *ei);
+
+static int cli_show(const cli_args *a, cli_env *e, const char *path, const cli_param *p,
+                    size_t n, cli_fmt_fn fmt, const char *empty)
+{
+	ksk_buf raw;
+	ksk_buf_init(&raw, NULL, 0);
+	json_t *j = NULL;
+	int rc = cli_fetch(e, path, p, n, false, &j, &raw);
+	if (rc == CLI_EXIT_OK) {
+		if (a->json) {
+			cli_put_raw(e, &raw);
+		} else {
+			ksk_errinfo ei;
+			ksk_errinfo_clear(&ei);
+			if (fmt(e->out, j, &e->fmt, &ei) != KSK_OK)
+				rc = cli_format_failed(e, &ei);
+			else if (empty && json_array_size(json_object_get(j, "data")) == 0)
+				cli_msg(e, "%s", empty);
+		}
+	}
+	json_decref(j);
+	ksk_buf_fini(&raw);
+	return rc;
+}
+
 /* ---- search ------------------------------------------------------------------------------- */
 
 static int cli_cmd_search(const cli_args *a, cli_env *e)
@@ -199,25 +228,9 @@ static int cli_cmd_search(const cli_args *a, cli_env *e)
 		{"end", eb},
 		{"limit", lb},
 	};
-	ksk_buf raw;
-	ksk_buf_init(&raw, NULL, 0);
-	json_t *j = NULL;
-	int rc = cli_fetch(e, "/api/search", p, sizeof(p) / sizeof(p[0]), false, &j, &raw);
+	int rc = cli_show(a, e, "/api/search", p, sizeof(p) / sizeof(p[0]), cli_fmt_search,
+	                  "no traces found");
 	free(tags);
-	if (rc == CLI_EXIT_OK) {
-		if (a->json) {
-			cli_put_raw(e, &raw);
-		} else {
-			ksk_errinfo ei;
-			ksk_errinfo_clear(&ei);
-			if (cli_fmt_search(e->out, j, &e->fmt, &ei) != KSK_OK)
-				rc = cli_format_failed(e, &ei);
-			else if (json_array_size(json_object_get(j, "data")) == 0)
-				cli_msg(e, "no traces found");
-		}
-	}
-	json_decref(j);
-	ksk_buf_fini(&raw);
 	return rc;
 }
 
@@ -538,23 +551,7 @@ static int cli_cmd_logs(const cli_args *a, cli_env *e)
 
 static int cli_cmd_services(const cli_args *a, cli_env *e)
 {
-	ksk_buf raw;
-	ksk_buf_init(&raw, NULL, 0);
-	json_t *j = NULL;
-	int rc = cli_fetch(e, "/api/services", NULL, 0, false, &j, &raw);
-	if (rc == CLI_EXIT_OK) {
-		if (a->json) {
-			cli_put_raw(e, &raw);
-		} else {
-			ksk_errinfo ei;
-			ksk_errinfo_clear(&ei);
-			if (cli_fmt_services(e->out, j, &e->fmt, &ei) != KSK_OK)
-				rc = cli_format_failed(e, &ei);
-		}
-	}
-	json_decref(j);
-	ksk_buf_fini(&raw);
-	return rc;
+	return cli_show(a, e, "/api/services", NULL, 0, cli_fmt_services, NULL);
 }
 
 static int cli_cmd_deps(const cli_args *a, cli_env *e)
@@ -567,25 +564,8 @@ static int cli_cmd_deps(const cli_args *a, cli_env *e)
 	cli_u64s(eb, sizeof(eb), now_ms);
 	cli_u64s(lb, sizeof(lb), lookback);
 	cli_param p[] = {{"endTs", eb}, {"lookback", lb}};
-	ksk_buf raw;
-	ksk_buf_init(&raw, NULL, 0);
-	json_t *j = NULL;
-	int rc = cli_fetch(e, "/api/dependencies", p, 2, false, &j, &raw);
-	if (rc == CLI_EXIT_OK) {
-		if (a->json) {
-			cli_put_raw(e, &raw);
-		} else {
-			ksk_errinfo ei;
-			ksk_errinfo_clear(&ei);
-			if (cli_fmt_deps(e->out, j, &e->fmt, &ei) != KSK_OK)
-				rc = cli_format_failed(e, &ei);
-			else if (json_array_size(json_object_get(j, "data")) == 0)
-				cli_msg(e, "no dependencies in that time range");
-		}
-	}
-	json_decref(j);
-	ksk_buf_fini(&raw);
-	return rc;
+	return cli_show(a, e, "/api/dependencies", p, 2, cli_fmt_deps,
+	                "no dependencies in that time range");
 }
 
 int cli_run(const cli_args *a, cli_env *e)
