@@ -897,6 +897,11 @@ static void qry_compact_head(qry_gen *g, qry_json *j)
 	for (size_t p = 0; p < g->n_proc; p++)
 		qry_json_kstr(j, g->spans[g->proc_first[p]].service);
 	qry_json_arr_end(j);
+	qry_json_key(j, "hosts"); /* host.name of each entry of services */
+	qry_json_arr(j);
+	for (size_t p = 0; p < g->n_proc; p++)
+		qry_json_kstr(j, g->spans[g->proc_first[p]].host);
+	qry_json_arr_end(j);
 	qry_json_key(j, "warnings");
 	size_t nw;
 	const char *const *tw = qry_trace_warnings(g->tr, &nw);

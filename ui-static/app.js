@@ -844,7 +844,7 @@
 			if (st[i] + du[i] > dur)
 				dur = st[i] + du[i];
 		return {spans, n, par, size, dep, st, du, sv, fl, nch, maxDepth, errors,
-			dur: Math.max(dur, 1), services: d.services || []};
+			dur: Math.max(dur, 1), services: d.services || [], hosts: d.hosts || []};
 	}
 
 	/* subtree sizes when the order is depth-first with contiguous subtrees,
@@ -1576,6 +1576,7 @@
 					h('tr', null, h('th', null, 'Parent'), h('td', null, parentLink)),
 					kv('Trace ID', d.traceID || id, 'mono'),
 					kv('Kind', s.kind || 'unspecified'),
+					M.hosts[s.service] ? kv('Host', M.hosts[s.service]) : null,
 					kv('Start', '+' + fmtDur(st[i]) + '  (' + fmtTime(d.start + st[i]) + ')'),
 					kv('Duration', fmtDur(du[i]) + '  (' + (pct < 0.1 ? pct.toFixed(3) : pct.toFixed(1)) +
 						'% of the trace)'),

@@ -624,6 +624,9 @@ static void test_trace_logs_stats_compact(void **state)
 	assert_true(json_is_true(json_object_get(json_array_get(spans, 0), "critical")));
 	assert_true(json_is_true(json_object_get(json_array_get(spans, 3), "error")));
 	assert_int_equal(json_integer_value(json_object_get(tr, "duration")), 100000);
+	json_t *hosts = json_object_get(tr, "hosts");
+	assert_int_equal(json_array_size(hosts), json_array_size(json_object_get(tr, "services")));
+	assert_true(str_in(hosts, "host-a") && str_in(hosts, "host-b"));
 	answer_free(&a);
 	a = GET(path, "format", "xml");
 	assert_int_equal(a.status, 400);
