@@ -57,3 +57,9 @@ if [ -x "$B/bin/bench_agent" ]; then
   echo "== agent: tail a ${KSK_BENCH_AGENT_MIB:-1024} MiB log until acked, vs zstd -1 -T1; idle with 1000 files =="
   "$B/bin/bench_agent" "$B/bin/kiseki-agent" "$B/bin/kiseki-collector" "${KSK_BENCH_AGENT_MIB:-1024}" 3
 fi
+
+if [ -x "$B/bin/bench_logfile" ]; then
+  echo
+  echo "== rsyslog on the agent benchmark's log: imfile -> omfwd over loopback TCP, vs zstd -1 -T1 =="
+  "$(dirname "$0")/bench_rsyslog.sh" "$B" "${KSK_BENCH_AGENT_MIB:-1024}" 3
+fi

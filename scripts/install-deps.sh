@@ -8,7 +8,7 @@ pkgs_build="cmake make gcc pkg-config libnng-dev libmsgpack-dev libzstd-dev
   libpcre2-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev"
 pkgs_test="libcmocka-dev chromium"
 pkgs_fuzz="clang libclang-rt-14-dev"
-pkgs_bench="zstd"
+pkgs_bench="zstd rsyslog bc"
 
 want=""
 for g in "$@"; do
@@ -34,6 +34,9 @@ done
 case " $* " in *" test "*|*" bench "*)
   command -v node >/dev/null 2>&1 || missing="$missing nodejs"
   command -v npm >/dev/null 2>&1 || missing="$missing npm"
+esac
+case " $* " in *" bench "*)
+  command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 esac
 [ -z "$missing" ] && exit 0
 
