@@ -341,11 +341,14 @@ typedef struct tally {
 	uint64_t other;     /* records without a seq */
 	uint64_t above;     /* records with a seq outside 1..n */
 	uint64_t last_hits; /* records of the last request */
+	uint64_t multiline; /* log bodies holding a newline */
+	uint64_t spans;     /* spans returned (trace requests) */
 } tally;
 
 static inline void tally_cb(void *ctx, const ksk_batch *b)
 {
 	tally *t = ctx;
+	t->spans += b->n_spans;
 	for (uint32_t i = 0; i < b->n_logs; i++) {
 		const ksk_log *l = &b->logs[i];
 		t->records++;
@@ -356,6 +359,8 @@ static inline void tally_cb(void *ctx, const ksk_batch *b)
 		}
 		const char *p = l->body.u.s.ptr;
 		uint32_t len = l->body.u.s.len;
+		if (memchr(p, '\n', len))
+			t->multiline++;
 		bool found = false;
 		for (uint32_t k = 0; k + 4 < len; k++) {
 			if (memcmp(p + k, "seq=", 4) != 0)
@@ -404,7 +409,7 @@ static inline ksk_err fetch_logs(env *e, tally *t, ksk_errinfo *ei)
 	if (col_client_open(e->query, 60000, &c, ei) != KSK_OK)
 		return KSK_ENET;
 	memset(t->seen, 0, (size_t)t->n + 1);
-	t->records = t->other = t->above = 0;
+	t->records = t->other = t->above = t->multiline = t->spans = 0;
 	ksk_err rc = KSK_OK;
 	if (t->n <= PU_WINDOW) {
 		rc = fetch_range(e, c, t, 0, 0, ei);
