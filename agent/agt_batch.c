@@ -3,11 +3,14 @@
  *
  * Data in: spans and logs with their resources; tailer positions.
  * Data out: a sealed frame (ksk_frame_encode) plus the latest position per
- * file key.
+ * file key; or, for a caller that compresses on another thread
+ * (agt_spooler), the raw payload itself (agt_batch_take).
  * State: an open batch = a wire encoder payload (resources first seen are
  * appended as resource records), a table of resource content hashes ->
  * resource index, the positions table, the monotonic time of the first
- * record. Sealing encodes the frame and resets all of it.
+ * record. Sealing encodes the frame and resets all of it; taking hands out
+ * the payload and resets likewise. The zstd context is made at the first
+ * seal, so a batcher whose batches are only taken never holds one.
  * Invariants: the payload never exceeds KSK_BATCH_HARD_CAP (well under the
  * collector's frame cap), so every sealed frame is accepted by size; a
  * rejected record leaves the batch exactly as it was (the encoder rolls
@@ -68,8 +71,6 @@ ksk_err agt_batch_create(const agt_batch_opts *o, agt_batch **out)
 	ksk_err rc = b->res ? KSK_OK : KSK_ENOMEM;
 	if (rc == KSK_OK)
 		rc = ksk_wire_enc_create(NULL, NULL, KSK_BATCH_HARD_CAP, &b->we);
-	if (rc == KSK_OK)
-		rc = ksk_frame_enc_create(NULL, b->o.zstd_level ? b->o.zstd_level : 1, &b->fe);
 	if (rc != KSK_OK) {
 		agt_batch_destroy(b);
 		return rc;
@@ -130,7 +131,7 @@ static uint64_t agt_hash_value(uint64_t h, const ksk_value *v)
 	return h;
 }
 
-static uint64_t agt_res_hash(const ksk_resource *r)
+uint64_t agt_batch_res_hash(const ksk_resource *r)
 {
 	uint64_t h = 1469598103934665603ull;
 	for (uint32_t i = 0; i < r->n_attrs; i++) {
@@ -141,11 +142,11 @@ static uint64_t agt_res_hash(const ksk_resource *r)
 	return agt_hash_bytes(h, &r->dropped_attrs, sizeof(r->dropped_attrs));
 }
 
-/* Index of `res` in this batch, appending it when new (*added = true). */
-static ksk_err agt_res_index(agt_batch *b, const ksk_resource *res, uint32_t *idx,
-                             bool *added)
+/* Index of `res` (content hash h) in this batch, appending it when new
+ * (*added = true). */
+static ksk_err agt_res_index(agt_batch *b, const ksk_resource *res, uint64_t h,
+                             uint32_t *idx, bool *added)
 {
-	uint64_t h = agt_res_hash(res);
 	*added = false;
 	for (uint32_t i = 0; i < b->n_res; i++)
 		if (b->res[i].hash == h) {
@@ -177,7 +178,7 @@ ksk_err agt_batch_add_span(agt_batch *b, const ksk_resource *res, const ksk_span
 		return KSK_ELIMIT;
 	uint32_t idx;
 	bool added;
-	KSK_TRY(agt_res_index(b, res, &idx, &added));
+	KSK_TRY(agt_res_index(b, res, agt_batch_res_hash(res), &idx, &added));
 	ksk_span copy = *s;
 	copy.resource = idx;
 	agt_batch_touch(b);
@@ -189,11 +190,17 @@ ksk_err agt_batch_add_span(agt_batch *b, const ksk_resource *res, const ksk_span
 
 ksk_err agt_batch_add_log(agt_batch *b, const ksk_resource *res, const ksk_log *l)
 {
+	return agt_batch_add_log_h(b, res, agt_batch_res_hash(res), l);
+}
+
+ksk_err agt_batch_add_log_h(agt_batch *b, const ksk_resource *res, uint64_t res_hash,
+                            const ksk_log *l)
+{
 	if (b->records >= b->o.max_records)
 		return KSK_ELIMIT;
 	uint32_t idx;
 	bool added;
-	KSK_TRY(agt_res_index(b, res, &idx, &added));
+	KSK_TRY(agt_res_index(b, res, res_hash, &idx, &added));
 	ksk_log copy = *l;
 	copy.resource = idx;
 	agt_batch_touch(b);
@@ -253,11 +260,25 @@ bool agt_batch_due(const agt_batch *b)
 	return agt_batch_full(b) || ksk_clock_mono(b->o.clock) >= agt_batch_deadline(b);
 }
 
+/* Empties the batch for the next one. The payload and positions stay
+ * readable until the next add: reset only moves lengths to 0 (positions
+ * are overwritten from index 0). */
+static void agt_batch_reset(agt_batch *b)
+{
+	ksk_wire_enc_reset(b->we);
+	b->n_res = 0;
+	b->n_pos = 0;
+	b->records = b->spans = b->logs = 0;
+}
+
 ksk_err agt_batch_seal(agt_batch *b, const uint8_t agent_id[KSK_AGENT_ID_LEN],
                        uint64_t seq, agt_sealed *out, ksk_errinfo *ei)
 {
 	if (b->records == 0 && b->n_pos == 0)
 		return ksk_errinfo_set(ei, KSK_ESTATE, "batch: nothing to seal");
+	if (!b->fe &&
+	    ksk_frame_enc_create(NULL, b->o.zstd_level ? b->o.zstd_level : 1, &b->fe) != KSK_OK)
+		return ksk_errinfo_set(ei, KSK_ENOMEM, "batch: no memory for the zstd context");
 	size_t plen;
 	const uint8_t *p = ksk_wire_enc_data(b->we, &plen);
 	ksk_frame_meta m;
@@ -273,11 +294,27 @@ ksk_err agt_batch_seal(agt_batch *b, const uint8_t agent_id[KSK_AGENT_ID_LEN],
 	out->records = b->records;
 	out->spans = b->spans;
 	out->logs = b->logs;
-	/* reset for the next batch; the frame and positions stay readable
-	 * until the next add (positions are overwritten from index 0) */
-	ksk_wire_enc_reset(b->we);
-	b->n_res = 0;
-	b->n_pos = 0;
-	b->records = b->spans = b->logs = 0;
+	agt_batch_reset(b);
+	return KSK_OK;
+}
+
+ksk_err agt_batch_take(agt_batch *b, agt_taken *out)
+{
+	KSK_TRY(agt_batch_view(b, out));
+	agt_batch_reset(b);
+	return KSK_OK;
+}
+
+ksk_err agt_batch_view(const agt_batch *b, agt_taken *out)
+{
+	if (b->records == 0 && b->n_pos == 0)
+		return KSK_ESTATE;
+	out->payload = ksk_wire_enc_data(b->we, &out->payload_len);
+	out->record_count = ksk_wire_enc_count(b->we);
+	out->pos = b->pos;
+	out->n_pos = b->n_pos;
+	out->records = b->records;
+	out->spans = b->spans;
+	out->logs = b->logs;
 	return KSK_OK;
 }

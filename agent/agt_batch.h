@@ -12,7 +12,9 @@
  *
  * A frame is sealed when the raw payload reaches `max_bytes`, the batch
  * holds `max_records`, or its oldest record is `max_age_ns` old (read from
- * the injected clock).
+ * the injected clock). Instead of sealing (compressing here), a caller may
+ * take the raw payload out (agt_batch_take) and compress it elsewhere: the
+ * tail pipe hands it to the spooler thread (agt_spooler.h).
  * Ownership: records are copied into the payload at once (nothing
  * borrowed is kept). Sealed output is owned by the batcher and valid until
  * the next add or seal. Threading: one owner thread.
@@ -58,6 +60,16 @@ void agt_batch_destroy(agt_batch *b);
 ksk_err agt_batch_add_span(agt_batch *b, const ksk_resource *res, const ksk_span *s);
 ksk_err agt_batch_add_log(agt_batch *b, const ksk_resource *res, const ksk_log *l);
 
+/*! agt_batch_res_hash() : the content hash by which resources are
+ *  deduplicated (attributes with their values, in order). */
+uint64_t agt_batch_res_hash(const ksk_resource *r);
+
+/*! agt_batch_add_log_h() : agt_batch_add_log() with res_hash =
+ *  agt_batch_res_hash(res) computed once by the caller (a resource that
+ *  does not change, such as an input's). */
+ksk_err agt_batch_add_log_h(agt_batch *b, const ksk_resource *res, uint64_t res_hash,
+                            const ksk_log *l);
+
 /*! agt_batch_add_pos() : records a position (pos_size bytes); a later
  *  position with the same key replaces the earlier one. */
 ksk_err agt_batch_add_pos(agt_batch *b, const void *pos);
@@ -89,8 +101,31 @@ typedef struct agt_sealed {
  *  agent ID and sequence number, then empties the batch. Sealing an empty
  *  batch (no record) is allowed when it carries positions (e.g. lines that
  *  were all dropped), so checkpoints still advance.
- *  @return : KSK_OK; KSK_ESTATE (nothing to seal); frame errors. */
+ *  @return : KSK_OK; KSK_ESTATE (nothing to seal); KSK_ENOMEM (no zstd
+ *            context: made at the first seal); frame errors. */
 ksk_err agt_batch_seal(agt_batch *b, const uint8_t agent_id[KSK_AGENT_ID_LEN],
                        uint64_t seq, agt_sealed *out, ksk_errinfo *ei);
+
+/* A batch taken out uncompressed. Borrowed from the batcher: valid until
+ * the next add, seal or take. */
+typedef struct agt_taken {
+	const uint8_t *payload;   /* the msgpack payload (docs/WIRE.md section 2) */
+	size_t payload_len;
+	uint32_t record_count;    /* wire records, resources included (frame header) */
+	const uint8_t *pos;       /* n_pos entries of pos_size bytes */
+	uint32_t n_pos;
+	uint32_t records;         /* spans + logs */
+	uint32_t spans, logs;
+} agt_taken;
+
+/*! agt_batch_take() : hands out the open batch's raw payload and positions
+ *  (to be framed with ksk_frame_encode by the caller, record_count in the
+ *  header), then empties the batch. Like seal, allowed with positions only.
+ *  @return : KSK_OK; KSK_ESTATE (nothing to take). */
+ksk_err agt_batch_take(agt_batch *b, agt_taken *out);
+
+/*! agt_batch_view() : what agt_batch_take() would hand out, without
+ *  emptying the batch. @return : KSK_OK; KSK_ESTATE (empty). */
+ksk_err agt_batch_view(const agt_batch *b, agt_taken *out);
 
 #endif /* AGT_BATCH_H */

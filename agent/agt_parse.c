@@ -3,8 +3,9 @@
  * and the trace/span ID scanner.
  *
  * Data in: one line without its newline, any bytes. Data out: a ksk_log
- * whose strings are all copies in the caller's arena, valid UTF-8 (the
- * line is validated once; invalid bytes become U+FFFD).
+ * whose strings are all copies in the caller's arena (with `borrow`: the
+ * body and level may point into the line instead), valid UTF-8 (the line
+ * is validated once; invalid bytes become U+FFFD).
  *
  * The AUTO path is the hot path (`--tail`): no regex and no allocation
  * besides the arena. It looks at the first non-blank byte:
@@ -13,9 +14,15 @@
  *   klog/glog      -> Lmmdd hh:mm:ss.uuuuuu ... (level letter, time)
  *   otherwise      -> text: [ '[' ] timestamp [ ']' ] [ severity ] body
  * and then, unless the record already has IDs from its own keys, scans
- * the whole line once with agt_scan_ids(): a single pass over hex runs;
- * only a run of exactly 16 or 32 hex digits bounded by non-alphanumerics
- * looks at its neighbours (traceparent shape, or key + '='/':' before it).
+ * the whole line once with agt_scan_ids(): a single pass over the bytes
+ * that can precede an ID ('=' ':' '-', 16 at a time with SSE2); only a
+ * run of exactly 16 or 32 hex digits after one of them, bounded by
+ * non-alphanumerics, looks at its neighbours (traceparent shape, or a
+ * trace/span key before the separator), and is decoded without a branch
+ * per digit.
+ * Cost per line matters here (it is the tail thread's budget): the line is
+ * checked for UTF-8 once, and the body and level cut from it are not
+ * checked again; with `borrow` they are not even copied.
  *
  * REGEX: compiled once (UTF, JIT), one match_data per parser, match and
  * depth limits from the options; group roles are resolved from the name
@@ -29,16 +36,23 @@
 #include <string.h>
 
 #include <pcre2.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "agt_parse.h"
 #include "agt_parse_int.h"
 
-/* byte classes: 1 = hex digit, 2 = alphanumeric or '_' */
+/* byte classes: 1 = hex digit, 2 = alphanumeric or '_', 4 = a byte that
+ * can come just before an ID's hex digits ('=' ':' after a key, '-' in a
+ * traceparent) */
 #define AGT_C_HEX 1
 #define AGT_C_WORD 2
+#define AGT_C_SEP 4
 #define H (AGT_C_HEX | AGT_C_WORD)
 #define W AGT_C_WORD
 static const uint8_t agt_cls[256] = {
+	['='] = AGT_C_SEP, [':'] = AGT_C_SEP, ['-'] = AGT_C_SEP,
 	['0'] = H, ['1'] = H, ['2'] = H, ['3'] = H, ['4'] = H, ['5'] = H,
 	['6'] = H, ['7'] = H, ['8'] = H, ['9'] = H, ['a'] = H, ['b'] = H,
 	['c'] = H, ['d'] = H, ['e'] = H, ['f'] = H, ['A'] = H, ['B'] = H,
@@ -53,6 +67,47 @@ static const uint8_t agt_cls[256] = {
 };
 #undef H
 #undef W
+
+/* hex digit values; 0x10 = not a hex digit */
+#define X 0x10
+static const uint8_t agt_hexv[256] = {
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, X, X, X, X, X, X,
+	X, 10, 11, 12, 13, 14, 15, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, 10, 11, 12, 13, 14, 15, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+};
+#undef X
+
+/* ksk_hex_decode(h, hl, out, n, pad) for an even hl <= 2n, without a
+ * branch per digit (IDs are random: a branchy decoder mispredicts on
+ * every other digit). Digits are right-aligned, leading bytes zero. */
+static bool agt_hexdec(const char *h, size_t hl, uint8_t *out, size_t n)
+{
+	if ((hl & 1) || hl > 2 * n || hl == 0)
+		return ksk_hex_decode(h, hl, out, n, true);
+	size_t skip = n - hl / 2;
+	memset(out, 0, skip);
+	const uint8_t *u = (const uint8_t *)h;
+	uint8_t bad = 0;
+	for (size_t i = 0; i < hl / 2; i++) {
+		uint8_t hi = agt_hexv[u[2 * i]], lo = agt_hexv[u[2 * i + 1]];
+		bad |= hi | lo;
+		out[skip + i] = (uint8_t)((hi << 4) | (lo & 15));
+	}
+	return !(bad & 0x10);
+}
 
 static bool agt_lchex(uint8_t c)
 {
@@ -78,11 +133,11 @@ static bool agt_tp_core(const uint8_t *p, uint8_t *trace, uint8_t *span,
 	}
 	if (p[0] == 'f' && p[1] == 'f')
 		return false;
-	if (!ksk_hex_decode((const char *)p + 3, 32, trace, 16, false) ||
-	    !ksk_hex_decode((const char *)p + 36, 16, span, 8, false))
+	if (!agt_hexdec((const char *)p + 3, 32, trace, 16) ||
+	    !agt_hexdec((const char *)p + 36, 16, span, 8))
 		return false;
 	uint8_t f;
-	if (!ksk_hex_decode((const char *)p + 53, 2, &f, 1, false))
+	if (!agt_hexdec((const char *)p + 53, 2, &f, 1))
 		return false;
 	if (ksk_id_is_zero(trace, 16) || ksk_id_is_zero(span, 8))
 		return false;
@@ -154,66 +209,101 @@ static int agt_id_key(const uint8_t *p, size_t i)
 	return kind;
 }
 
+/* The candidate separator at k: measures the hex run after it and takes
+ * the ID it holds. *resume is set past what was examined (a traceparent,
+ * a run of 16 or 32). @return : true when both IDs are known. */
+static bool agt_id_at(const uint8_t *p, size_t len, size_t k, agt_ids *o, size_t *resume)
+{
+	size_t i = k + 1;
+	if (p[k] != '-') {
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i < len && (p[i] == '"' || p[i] == '\''))
+			i++;
+	}
+	/* a run of 16 or 32 has a hex digit at i + 15: most runs after a
+	 * separator (dates, times, numbers) are shorter and stop here */
+	if (i + 16 > len || !(agt_cls[p[i + 15]] & AGT_C_HEX) || !(agt_cls[p[i]] & AGT_C_HEX))
+		return false;
+	/* p[i - 1] is a separator, a blank or a quote: the run starts at a
+	 * word boundary */
+	size_t j = i + 1;
+	while (j < len && (agt_cls[p[j]] & AGT_C_HEX))
+		j++;
+	size_t n = j - i;
+	if ((n != 32 && n != 16) || (j < len && (agt_cls[p[j]] & AGT_C_WORD)))
+		return false;
+	*resume = j;
+	if (p[i - 1] == '-') {
+		/* traceparent: the 32-run is the trace-id field */
+		if (n != 32 || i < 3 || len - (i - 3) < 55 ||
+		    (i > 3 && (agt_cls[p[i - 4]] & AGT_C_WORD)))
+			return false;
+		uint8_t t[16], sp[8], f;
+		bool v00;
+		if (!agt_tp_core(p + i - 3, t, sp, &f, &v00))
+			return false;
+		size_t e = i - 3 + 55;
+		bool end_ok = e == len || !(agt_cls[p[e]] & AGT_C_WORD);
+		if (v00 && e < len && p[e] == '-')
+			end_ok = false;
+		if (!end_ok)
+			return false;
+		if (!o->has_trace) {
+			memcpy(o->trace_id, t, 16);
+			o->has_trace = true;
+			o->flags = f;
+			o->has_flags = true;
+		}
+		if (!o->has_span) {
+			memcpy(o->span_id, sp, 8);
+			o->has_span = true;
+		}
+		*resume = e;
+		return o->has_trace && o->has_span;
+	}
+	int kind = agt_id_key(p, i);
+	if (kind == 1 && !o->has_trace) {
+		if (agt_hexdec((const char *)p + i, n, o->trace_id, 16) &&
+		    !ksk_id_is_zero(o->trace_id, 16))
+			o->has_trace = true;
+	} else if (kind == 2 && n == 16 && !o->has_span) {
+		if (agt_hexdec((const char *)p + i, n, o->span_id, 8) &&
+		    !ksk_id_is_zero(o->span_id, 8))
+			o->has_span = true;
+	}
+	return o->has_trace && o->has_span;
+}
+
+/* One pass over the separators ('=' ':' '-'), not over every hex run: an
+ * ID's run of 16 or 32 hex digits is always right after one of them (key
+ * form: `=`/`:`, blanks, an optional quote; traceparent: `-`), so only the
+ * run after each separator is measured. Candidates come in line order,
+ * hence the same "first occurrence wins" as a scan of every run. With
+ * SSE2 the separators of 16 bytes are found at once and visited by bit. */
 void agt_scan_ids(const char *s, size_t len, agt_ids *o)
 {
 	const uint8_t *p = (const uint8_t *)s;
-	size_t i = 0;
+	size_t k = 0, resume = 0;
 	memset(o, 0, sizeof(*o));
-	while (i < len) {
-		if (!(agt_cls[p[i]] & AGT_C_HEX)) {
-			i++;
-			continue;
-		}
-		size_t j = i + 1;
-		while (j < len && (agt_cls[p[j]] & AGT_C_HEX))
-			j++;
-		size_t n = j - i;
-		if ((n == 32 || n == 16) && (i == 0 || !(agt_cls[p[i - 1]] & AGT_C_WORD)) &&
-		    (j == len || !(agt_cls[p[j]] & AGT_C_WORD))) {
-			/* traceparent: the 32-run is the trace-id field */
-			if (n == 32 && i >= 3 && p[i - 1] == '-' && len - (i - 3) >= 55 &&
-			    (i == 3 || !(agt_cls[p[i - 4]] & AGT_C_WORD))) {
-				uint8_t t[16], sp[8], f;
-				bool v00;
-				if (agt_tp_core(p + i - 3, t, sp, &f, &v00)) {
-					size_t e = i - 3 + 55;
-					bool end_ok = e == len ||
-					              !(agt_cls[p[e]] & AGT_C_WORD);
-					if (v00 && e < len && p[e] == '-')
-						end_ok = false;
-					if (end_ok) {
-						if (!o->has_trace) {
-							memcpy(o->trace_id, t, 16);
-							o->has_trace = true;
-							o->flags = f;
-							o->has_flags = true;
-						}
-						if (!o->has_span) {
-							memcpy(o->span_id, sp, 8);
-							o->has_span = true;
-						}
-						if (o->has_trace && o->has_span)
-							return;
-						i = e;
-						continue;
-					}
-				}
-			}
-			int kind = agt_id_key(p, i);
-			if (kind == 1 && !o->has_trace) {
-				if (ksk_hex_decode(s + i, n, o->trace_id, 16, true) &&
-				    !ksk_id_is_zero(o->trace_id, 16))
-					o->has_trace = true;
-			} else if (kind == 2 && n == 16 && !o->has_span) {
-				if (ksk_hex_decode(s + i, n, o->span_id, 8, false) &&
-				    !ksk_id_is_zero(o->span_id, 8))
-					o->has_span = true;
-			}
-			if (o->has_trace && o->has_span)
+#if defined(__SSE2__)
+	const __m128i eq = _mm_set1_epi8('='), co = _mm_set1_epi8(':'), da = _mm_set1_epi8('-');
+	for (; k + 16 <= len; k += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + k));
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, co)),
+		                         _mm_cmpeq_epi8(v, da));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		while (bits) {
+			size_t c = k + (size_t)__builtin_ctz(bits);
+			bits &= bits - 1;
+			if (c >= resume && agt_id_at(p, len, c, o, &resume))
 				return;
 		}
-		i = j;
 	}
+#endif
+	for (; k < len; k++)
+		if ((agt_cls[p[k]] & AGT_C_SEP) && k >= resume && agt_id_at(p, len, k, o, &resume))
+			return;
 	if (!o->has_trace)
 		memset(o->trace_id, 0, 16);
 	if (!o->has_span)
@@ -287,6 +377,7 @@ struct agt_parser {
 	int32_t tz_min;             /* zone for zone-less times */
 	uint32_t max_attrs;         /* attributes kept per record */
 	bool no_id_scan;            /* never scan the whole line */
+	bool borrow;                /* strings may point into the line */
 	pcre2_general_context *gctx; /* REGEX: PCRE2 memory via alloc */
 	pcre2_code *re;             /* REGEX: compiled pattern */
 	pcre2_match_data *md;       /* REGEX: this parser's match data */
@@ -465,6 +556,7 @@ ksk_err agt_parser_create(const ksk_alloc *alloc, const agt_parser_opts *o,
 	if (p->max_attrs > AGT__MAX_ATTRS)
 		p->max_attrs = AGT__MAX_ATTRS;
 	p->no_id_scan = o->no_id_scan;
+	p->borrow = o->borrow;
 	if (o->time_format && *o->time_format) {
 		size_t n = strlen(o->time_format);
 		p->time_format = ksk_malloc(alloc, n + 1);
@@ -551,20 +643,98 @@ static ksk_err agt_attrs_alloc(agt_pc *c, size_t want)
 	return KSK_OK;
 }
 
+/* A piece of the line: c->line is valid UTF-8 (checked or repaired once)
+ * and every piece starts and ends at a character boundary (after or
+ * before an ASCII delimiter, or a PCRE2 UTF group), so it is not checked
+ * again; borrowed when the parser allows it, else copied. */
+static bool agt_sub(agt_pc *c, const char *s, size_t n, ksk_str *out)
+{
+	if (n == 0) {
+		out->ptr = NULL;
+		out->len = 0;
+		return true;
+	}
+	if (n > UINT32_MAX / 2)
+		return false;
+	if (c->p->borrow) {
+		out->ptr = s;
+	} else {
+		char *d = ksk_arena_memdup(c->a, s, n);
+		if (!d)
+			return false;
+		out->ptr = d;
+	}
+	out->len = (uint32_t)n;
+	return true;
+}
+
 static ksk_err agt_set_body(agt_pc *c, const char *s, size_t n)
 {
 	c->out->body.type = KSK_VAL_STR;
-	if (!agt__str(c->a, s, n, &c->out->body.u.s))
+	if (!agt_sub(c, s, n, &c->out->body.u.s))
+		return agt__arena_err(c->a);
+	return KSK_OK;
+}
+
+/* severity words of ksk_severity_from_text(), without its 30 strcmp */
+static uint8_t agt_sev(const char *s, size_t n)
+{
+	char w[16];
+	if (n == 0 || n >= sizeof(w))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		w[i] = (char)agt_low((unsigned char)s[i]);
+#define AGT_IS(lit) (memcmp(w, lit, sizeof(lit) - 1) == 0)
+	switch (n) {
+	case 1:
+		switch (w[0]) {
+		case 't': return 1;
+		case 'd': return 5;
+		case 'i': return 9;
+		case 'w': return 13;
+		case 'e': return 17;
+		case 'f': return 21;
+		}
+		return 0;
+	case 3:
+		return AGT_IS("trc") ? 1 : AGT_IS("dbg") ? 5 : AGT_IS("inf") ? 9 :
+		       AGT_IS("wrn") ? 13 : AGT_IS("err") ? 17 : AGT_IS("ftl") ? 21 : 0;
+	case 4:
+		return AGT_IS("info") ? 9 : AGT_IS("warn") ? 13 : AGT_IS("eror") ? 17 :
+		       AGT_IS("crit") ? 18 : 0;
+	case 5:
+		return AGT_IS("trace") ? 1 : AGT_IS("debug") ? 5 : AGT_IS("error") ? 17 :
+		       AGT_IS("alert") ? 19 : AGT_IS("emerg") ? 21 : AGT_IS("fatal") ? 21 :
+		       AGT_IS("panic") ? 21 : 0;
+	case 6:
+		return AGT_IS("notice") ? 10 : AGT_IS("severe") ? 17 : 0;
+	case 7:
+		return AGT_IS("warning") ? 13 : 0;
+	case 8:
+		return AGT_IS("critical") ? 18 : 0;
+	case 9:
+		return AGT_IS("emergency") ? 21 : 0;
+	case 11:
+		return AGT_IS("information") ? 9 : 0;
+	case 13:
+		return AGT_IS("informational") ? 9 : 0;
+	}
+#undef AGT_IS
+	return 0;
+}
+
+/* level text and its severity number (sev: agt_sev() of the same text) */
+static ksk_err agt_set_level_sev(agt_pc *c, const char *s, size_t n, uint8_t sev)
+{
+	c->out->severity = sev;
+	if (!agt_sub(c, s, n, &c->out->severity_text))
 		return agt__arena_err(c->a);
 	return KSK_OK;
 }
 
 static ksk_err agt_set_level(agt_pc *c, const char *s, size_t n)
 {
-	c->out->severity = ksk_severity_from_text(s, n);
-	if (!agt__str(c->a, s, n, &c->out->severity_text))
-		return agt__arena_err(c->a);
-	return KSK_OK;
+	return agt_set_level_sev(c, s, n, agt_sev(s, n));
 }
 
 /* hex ID value of a trace/span field (key forms already matched) */
@@ -578,12 +748,12 @@ static bool agt_id_value(agt_pc *c, int kind, const char *v, size_t n)
 	while (n && (v[n - 1] == ' ' || v[n - 1] == '"'))
 		n--;
 	if (kind == 1 && (n == 32 || n == 16) &&
-	    ksk_hex_decode(v, n, o->trace_id, 16, true) &&
+	    agt_hexdec(v, n, o->trace_id, 16) &&
 	    !ksk_id_is_zero(o->trace_id, 16)) {
 		o->has_trace = true;
 		return true;
 	}
-	if (kind == 2 && n == 16 && ksk_hex_decode(v, n, o->span_id, 8, false) &&
+	if (kind == 2 && n == 16 && agt_hexdec(v, n, o->span_id, 8) &&
 	    !ksk_id_is_zero(o->span_id, 8)) {
 		o->has_span = true;
 		return true;
@@ -712,7 +882,7 @@ static ksk_err agt_parse_text(agt_pc *c)
 			ok = we < len && (s[we] == ']' || s[we] == '>' || s[we] == ')');
 			next = we + 1;
 		}
-		uint8_t sev = ok ? ksk_severity_from_text(s + ws, wl) : 0;
+		uint8_t sev = ok ? agt_sev(s + ws, wl) : 0;
 		if (sev && !bracket && ws == p) {
 			bool upper = true;
 			for (size_t i = ws; i < we; i++)
@@ -725,7 +895,7 @@ static ksk_err agt_parse_text(agt_pc *c)
 				sev = 0;
 		}
 		if (sev) {
-			KSK_TRY(agt_set_level(c, s + ws, wl));
+			KSK_TRY(agt_set_level_sev(c, s + ws, wl, sev));
 			if (tok == 0) {
 				p = next;
 				if (p < len && s[p] == ':')
@@ -918,7 +1088,7 @@ static ksk_err agt_parse_logfmt(agt_pc *c)
 			msg = (int)i;
 		else if (lvl < 0 && (agt_name_is(k, t->kl, agt_level_keys) ||
 		                     (t->kl == 2 && memcmp(k, "at", 2) == 0 &&
-		                      ksk_severity_from_text(s + t->vs, t->vl))))
+		                      agt_sev(s + t->vs, t->vl))))
 			lvl = (int)i;
 		else if (tim < 0 && agt_name_is(k, t->kl, agt_time_keys))
 			tim = (int)i;

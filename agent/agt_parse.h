@@ -19,7 +19,8 @@
  *
  * Ownership: every string of a produced ksk_log is COPIED into the caller's
  * arena; the line buffer may be reused as soon as a parse call returns.
- * A record is valid until that arena is reset.
+ * A record is valid until that arena is reset. Exception: a parser made
+ * with `borrow` may point strings into the line (see agt_parser_opts).
  * Threading: a parser or an agt_ml belongs to one thread (each holds its
  * own PCRE2 match_data); an agt_ml_rule may be shared read-only by several
  * agt_ml of the same thread or of different threads.
@@ -126,6 +127,13 @@ typedef struct agt_parser_opts {
 	                           * the rest are counted in dropped_attrs */
 	bool no_id_scan;          /* true: take IDs only from named groups/keys,
 	                           * never by scanning the whole line */
+	bool borrow;              /* true: the body and the level text taken
+	                           * verbatim from the line may point INTO
+	                           * `line` (or the arena's repaired copy of
+	                           * it) instead of being copied: the record is
+	                           * then valid only while the line's bytes are
+	                           * (the agent packs each record before the
+	                           * next line) */
 } agt_parser_opts;
 
 typedef struct agt_parser agt_parser;

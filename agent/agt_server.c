@@ -4,21 +4,40 @@
  * Data in: tailed lines, native intake frames, OTLP/HTTP and Zipkin
  * bodies. Data out: frames in the spool, shipped by agt_ship.
  *
- * Two pipes feed the spool, each an agt_batch plus at most one sealed
- * frame waiting for spool space:
- *   tail pipe : owned by the tail thread (no lock); carries positions.
- *   net pipe  : shared by the intake thread and the HTTP threads (mutex);
- *               sealed by whoever fills it, or by the tail thread on age.
+ * Two pipes feed the spool:
+ *   tail pipe : the tail thread reads, parses and packs records into its
+ *               agt_batch (no lock); a full (or 200 ms old) batch is handed
+ *               to the spooler (agt_spooler.h), whose own thread compresses
+ *               it, appends it to the spool (fsync) and hands the frame's
+ *               positions back. So the two costly halves of a line, parse +
+ *               msgpack and zstd + fsync, run on two cores. Up to
+ *               AGT_SPOOLER_SLOTS batches wait there; when they are all
+ *               taken the line callback says stop and the tail thread waits
+ *               for a slot (the files are the buffer).
+ *   net pipe  : an agt_batch plus at most one sealed frame waiting for
+ *               spool space, shared by the intake thread and the HTTP
+ *               threads (mutex); sealed and appended by whoever fills it,
+ *               or by the tail thread on age.
  * Checkpoint protocol (agt_spool.h): positions ride in the spool record of
- * their frame; once appended they are committed to the tailer; about once
- * a second the tailer state is saved and agt_spool_checkpoint_saved(seq)
- * lets the spool delete acked segments.
+ * their frame. The tail thread commits them to the tailer (agt_tail_commit,
+ * on the tail thread only) when it reclaims the frame from the spooler,
+ * which happens only after agt_spool_append() returned OK for it (durable)
+ * and in push order; so a file's checkpoint never passes a line whose frame
+ * is not in the spool. About once a second the tailer state is saved and
+ * agt_spool_checkpoint_saved(seq of the last reclaimed frame) lets the
+ * spool delete acked segments.
  * Multiline: per file (dev, ino) a state with the position of the last
  * line fed; a record closed by a new line commits the previous line's
  * position (exact, with its marker), never the pending line's.
+ * Metrics: lines/records totals are published by the tail thread after
+ * every read run (atomics); the rest of the tail-side text, per-file lag
+ * included (one fstat per open file), is rebuilt once a second by the tail
+ * thread, and only when --metrics-listen is on.
  * Invariants: a line's position is added to a batch only after the record
- * holding it (or its drop) is in that batch; the tail thread never calls
- * the tailer from another thread; shutdown seals everything before saving.
+ * holding it (or its drop) is in that batch; the tailer is only called
+ * from the tail thread (or by the stopper once that thread is joined);
+ * shutdown and reload hand everything to the spooler, wait for it, commit
+ * and save before the tailer goes away.
  */
 #include "agt_server.h"
 
@@ -37,10 +56,12 @@
 #include "agt_parse.h"
 #include "agt_ship.h"
 #include "agt_spool.h"
+#include "agt_spooler.h"
 #include "agt_tail.h"
 #include "ksk_httpd.h"
 
 #define AGT_POS_KEY_LEN (3 * sizeof(uint64_t)) /* dev, ino, fp */
+#define AGT_SPOOLER_SLOTS 3 /* tail batches queued for the spooler thread */
 
 /* ---- per input ------------------------------------------------------------ */
 
@@ -48,6 +69,7 @@ typedef struct agt_src {
 	const agt_input_cfg *cfg;
 	ksk_resource res;        /* service.name, host.name, static attrs */
 	ksk_attr attrs[AGT_MAX_STATIC_ATTRS + 2];
+	uint64_t res_hash;       /* agt_batch_res_hash(&res), computed once */
 	agt_parser *parser;      /* LOGS */
 	agt_ml_rule *ml_rule;    /* LOGS with multiline, else NULL */
 	uint64_t lines, records, parse_errors, truncated, bad_span_lines, rejected_spans;
@@ -90,7 +112,12 @@ struct agt_server {
 	agt_mlfile *mls;
 	uint32_t n_mls;
 	size_t cap_mls;
-	agt_pipe tp;
+	agt_pipe tp;             /* its batch only: full batches go to sq */
+	agt_spooler *sq;         /* compresses + spools tail batches (own thread) */
+	int tail_full;           /* the last line was refused: sq had no room */
+	uint64_t wall_ns;        /* observed time: read at the first line of a
+	                          * read run and every 64 lines in it */
+	uint32_t wall_age;       /* lines since wall_ns was read; 0 = read it */
 	ksk_arena *scratch;
 	uint64_t last_spooled_seq;
 	int ckpt_dirty;
@@ -115,6 +142,8 @@ struct agt_server {
 	/* counters shared across threads */
 	atomic_ullong http_requests, http_errors, http_busy, http_spans, http_logs;
 	atomic_ullong log_lines_dropped;
+	atomic_ullong pub_lines, pub_records; /* tail counters, published by the
+	                                       * tail thread after every read run */
 };
 
 static void agt_snapshot(agt_server *s);
@@ -158,10 +187,10 @@ static int agt_grow(uint8_t **buf, size_t *cap, size_t need)
 	return ksk_grow(ksk_alloc_default(), (void **)buf, cap, need, 1, 4096) ? 0 : -1;
 }
 
-/* Seals the open batch (unless a sealed frame already waits) and appends
- * it to the spool. On KSK_EBUSY the frame stays pending. When the tail
- * pipe's frame is spooled, its positions are committed to the tailer. */
-static ksk_err agt_pipe_spool(agt_server *s, agt_pipe *p, int is_tail)
+/* Net pipe: seals the open batch (unless a sealed frame already waits) and
+ * appends it to the spool on the calling thread. On KSK_EBUSY the frame
+ * stays pending. (The tail pipe goes through the spooler instead.) */
+static ksk_err agt_pipe_spool(agt_server *s, agt_pipe *p)
 {
 	ksk_errinfo ei;
 	if (!p->has_pending) {
@@ -200,16 +229,39 @@ static ksk_err agt_pipe_spool(agt_server *s, agt_pipe *p, int is_tail)
 	}
 	p->has_pending = 0;
 	p->frames++;
-	if (is_tail) {
-		const agt_file_pos *pos = (const agt_file_pos *)p->pending_pos;
-		size_t n = p->pending_pos_len / sizeof(agt_file_pos);
-		for (size_t i = 0; i < n; i++)
-			agt_tail_commit(s->tail, &pos[i]);
-		if (seq > s->last_spooled_seq)
-			s->last_spooled_seq = seq;
-		s->ckpt_dirty = 1;
-	}
 	return KSK_OK;
+}
+
+/* ---- tail pipe: batches to the spooler, durable positions back ------------- */
+
+/* A tail frame is in the spool (durable): its positions may move the
+ * checkpoints now (tail thread, or the stopper when it is stopped). */
+static void agt_on_spooled(void *ctx, uint64_t seq, const uint8_t *pos, size_t n)
+{
+	agt_server *s = ctx;
+	if (s->tail)
+		for (size_t i = 0; i < n; i++) {
+			agt_file_pos fp;
+			memcpy(&fp, pos + i * sizeof(fp), sizeof(fp));
+			agt_tail_commit(s->tail, &fp);
+		}
+	if (seq > s->last_spooled_seq)
+		s->last_spooled_seq = seq;
+	s->ckpt_dirty = 1;
+}
+
+static void agt_tail_reclaim(agt_server *s)
+{
+	agt_spooler_reclaim(s->sq, agt_on_spooled, s);
+}
+
+/* Hands the open tail batch to the spooler. @return : KSK_OK (also when
+ * empty); KSK_EBUSY (no free slot: the batch stays); KSK_ENOMEM. */
+static ksk_err agt_tail_push(agt_server *s)
+{
+	agt_tail_reclaim(s);
+	ksk_err rc = agt_spooler_push(s->sq, s->tp.b);
+	return rc == KSK_ESTATE ? KSK_OK : rc;
 }
 
 /* ---- records from lines ------------------------------------------------------- */
@@ -238,8 +290,11 @@ static ksk_err agt_emit_log(agt_server *s, agt_src *src, const char *text, size_
 	ksk_log l;
 	ksk_errinfo ei;
 	ksk_arena_reset(s->scratch);
-	ksk_err rc = agt_parser_parse(src->parser, text, len, ksk_clock_wall(s->clock), s->scratch,
-	                              &l, &ei);
+	/* the observed time: one clock read per 64 lines of a read run (its
+	 * lines come from the same few reads), and a fresh one per run */
+	if (s->wall_age++ % 64 == 0)
+		s->wall_ns = ksk_clock_wall(s->clock);
+	ksk_err rc = agt_parser_parse(src->parser, text, len, s->wall_ns, s->scratch, &l, &ei);
 	if (rc == KSK_EPARSE)
 		src->parse_errors++; /* l is the fallback record: body = the line */
 	else if (rc != KSK_OK)
@@ -247,7 +302,7 @@ static ksk_err agt_emit_log(agt_server *s, agt_src *src, const char *text, size_
 	if (truncated)
 		src->truncated++;
 	KSK_TRY(agt_add_file_attr(s->scratch, &l, path, truncated));
-	rc = agt_batch_add_log(s->tp.b, &src->res, &l);
+	rc = agt_batch_add_log_h(s->tp.b, &src->res, src->res_hash, &l);
 	if (rc == KSK_EINVAL) {
 		atomic_fetch_add(&s->log_lines_dropped, 1);
 		return KSK_OK; /* counted; the position still advances */
@@ -316,10 +371,13 @@ static ksk_err agt_ml_emit(agt_server *s, agt_mlfile *m, const agt_ml_rec *rec)
 static int agt_on_line(void *ctx, const agt_line *line)
 {
 	agt_server *s = ctx;
-	if (s->tp.has_pending)
-		return AGT_TAIL_STOP;
-	if (agt_batch_full(s->tp.b) && agt_pipe_spool(s, &s->tp, 1) != KSK_OK)
-		return AGT_TAIL_STOP;
+	if (agt_batch_full(s->tp.b)) {
+		ksk_err prc = agt_tail_push(s);
+		if (prc != KSK_OK) {
+			s->tail_full = prc == KSK_EBUSY;
+			return AGT_TAIL_STOP;
+		}
+	}
 	agt_src *src = line->user;
 	src->lines++;
 	ksk_err rc;
@@ -347,11 +405,14 @@ static int agt_on_line(void *ctx, const agt_line *line)
 		if (rc == KSK_OK)
 			rc = agt_batch_add_pos(s->tp.b, &line->pos);
 	}
-	if (rc == KSK_ELIMIT) {
-		/* the batch is at its hard cap: seal and retry once */
-		if (agt_pipe_spool(s, &s->tp, 1) != KSK_OK)
-			return AGT_TAIL_STOP;
+	if (rc == KSK_ELIMIT && agt_batch_count(s->tp.b) > 0) {
+		/* the batch is at its hard cap: hand it over and retry once */
 		src->lines--;
+		ksk_err prc = agt_tail_push(s);
+		if (prc != KSK_OK) {
+			s->tail_full = prc == KSK_EBUSY;
+			return AGT_TAIL_STOP;
+		}
 		return agt_on_line(ctx, line);
 	}
 	if (rc != KSK_OK) {
@@ -406,14 +467,54 @@ static void agt_net_tick(agt_server *s, int force)
 {
 	pthread_mutex_lock(&s->np.mu);
 	if (s->np.has_pending || (force ? agt_batch_count(s->np.b) > 0 : agt_batch_due(s->np.b)))
-		agt_pipe_spool(s, &s->np, 0);
+		agt_pipe_spool(s, &s->np);
 	pthread_mutex_unlock(&s->np.mu);
+}
+
+/* One read run of the tailer. After a run stopped for lack of spooler room
+ * the next one waits for a slot (not for inotify: the data is there). */
+static void agt_tail_step(agt_server *s, int wait_ms)
+{
+	if (!s->tail) {
+		struct timespec ts = {0, (long)wait_ms * 1000000L};
+		nanosleep(&ts, NULL);
+		return;
+	}
+	ksk_err rc;
+	if (s->tail_full) {
+		if (!agt_spooler_wait_room(s->sq, (uint64_t)wait_ms * 1000000ull))
+			return;
+		agt_tail_reclaim(s);
+		s->tail_full = 0;
+		rc = agt_tail_run(s->tail);
+	} else {
+		s->tail_full = 0;
+		rc = agt_tail_wait(s->tail, wait_ms);
+	}
+	if (rc != KSK_EBUSY)
+		s->tail_full = 0; /* (an error stop is retried after a poll wait) */
+}
+
+/* Tail thread: the line and record totals for /metrics, current to the
+ * last read run (the rest of the tail metrics is rebuilt once a second). */
+static void agt_publish(agt_server *s)
+{
+	uint64_t lines = 0, records = 0;
+	for (uint32_t i = 0; i < s->n_srcs; i++) {
+		lines += s->srcs[i].lines;
+		records += s->srcs[i].records;
+	}
+	atomic_store(&s->pub_lines, lines);
+	atomic_store(&s->pub_records, records);
 }
 
 static void *agt_srv_tail_main(void *arg)
 {
 	agt_server *s = arg;
+	(void)pthread_setname_np(pthread_self(), "agt-tail");
 	while (!atomic_load(&s->stop)) {
+		agt_tail_reclaim(s);
+		s->wall_age = 0; /* a new read run: a fresh observed time */
 		int wait_ms = 100;
 		uint64_t dl = agt_batch_deadline(s->tp.b);
 		uint64_t now = ksk_clock_mono(s->clock);
@@ -421,49 +522,53 @@ static void *agt_srv_tail_main(void *arg)
 			wait_ms = dl <= now ? 0 : (int)((dl - now) / 1000000 + 1);
 		if (wait_ms > 100)
 			wait_ms = 100;
-		if (s->tp.has_pending) {
-			/* spool full: retry it before reading on */
-			if (agt_pipe_spool(s, &s->tp, 1) != KSK_OK) {
-				struct timespec ts = {0, 50000000};
-				nanosleep(&ts, NULL);
-			}
-		}
-		if (s->tail)
-			agt_tail_wait(s->tail, wait_ms);
-		else {
-			struct timespec ts = {0, (long)wait_ms * 1000000L};
-			nanosleep(&ts, NULL);
-		}
+		agt_tail_step(s, wait_ms);
 		agt_ml_sweep(s, 0);
-		if (agt_batch_due(s->tp.b))
-			agt_pipe_spool(s, &s->tp, 1);
+		agt_publish(s);
+		if (agt_batch_due(s->tp.b) && agt_tail_push(s) == KSK_EBUSY)
+			s->tail_full = 1;
 		agt_net_tick(s, 0);
-		agt_spool_tick(s->spool);
-		if (ksk_clock_mono(s->clock) - s->last_save_ns >= 1000000000ull)
+		now = ksk_clock_mono(s->clock);
+		if (now - s->last_save_ns >= 1000000000ull) {
+			/* (not every loop: the spool's lock is held across the
+			 * spooler's fsync; the shipper ticks it too) */
+			agt_spool_tick(s->spool);
+			agt_tail_reclaim(s);
 			agt_save_checkpoint(s);
-		if (ksk_clock_mono(s->clock) - s->last_snap_ns >= 1000000000ull) {
+		}
+		if (s->metrics && now - s->last_snap_ns >= 1000000000ull) {
 			agt_snapshot(s);
-			s->last_snap_ns = ksk_clock_mono(s->clock);
+			s->last_snap_ns = now;
 		}
 	}
-	agt_snapshot(s);
+	agt_publish(s);
+	if (s->metrics)
+		agt_snapshot(s);
 	return NULL;
 }
 
-/* Drains the tail side completely (thread stopped): partial lines,
- * multiline records, the batch; then saves the checkpoint. Waits up to
- * `wait_ns` for spool space. */
+/* Drains the tail side (thread stopped): partial lines, multiline
+ * records, the batch go to the spooler, which is waited for; the durable
+ * positions are committed and the checkpoint saved. Waits up to `wait_ns`
+ * for spool space; batches not spooled by then are dropped (not
+ * checkpointed: read again after a restart or by the reloaded tailer). */
 static void agt_srv_drain(agt_server *s, uint64_t wait_ns)
 {
+	uint64_t until = ksk_clock_mono(s->clock) + wait_ns;
+	s->wall_age = 0;
+	/* one run with partial lines due: it stops at the first batch that
+	 * finds no room (what it did not take is read again after a restart:
+	 * no checkpoint covers it) */
 	if (s->tail) {
 		agt_tail_flush(s->tail);
 		agt_ml_sweep(s, 1);
 	}
-	uint64_t until = ksk_clock_mono(s->clock) + wait_ns;
-	while (agt_pipe_spool(s, &s->tp, 1) == KSK_EBUSY && ksk_clock_mono(s->clock) < until) {
-		struct timespec ts = {0, 50000000};
-		nanosleep(&ts, NULL);
-	}
+	s->tail_full = 0;
+	while (agt_tail_push(s) == KSK_EBUSY && ksk_clock_mono(s->clock) < until)
+		agt_spooler_wait_room(s->sq, 50000000ull);
+	uint64_t now = ksk_clock_mono(s->clock);
+	agt_spooler_drain(s->sq, now < until ? until - now : 0);
+	agt_tail_reclaim(s);
 	s->ckpt_dirty = 1;
 	agt_save_checkpoint(s);
 }
@@ -499,6 +604,7 @@ static ksk_err agt_srcs_make(agt_server *s, const agt_config *cfg, agt_src **out
 			                             ksk_val_str(ksk_str_c(ic->attrs[k].value))};
 		src->res.attrs = src->attrs;
 		src->res.n_attrs = n;
+		src->res_hash = agt_batch_res_hash(&src->res);
 		if (ic->kind != AGT_INPUT_LOGS)
 			continue;
 		agt_parser_opts po;
@@ -510,6 +616,7 @@ static ksk_err agt_srcs_make(agt_server *s, const agt_config *cfg, agt_src **out
 		}
 		po.pattern = ic->regex;
 		po.time_format = ic->time_format;
+		po.borrow = true; /* each record is packed before the next line */
 		ksk_errinfo pe;
 		if (agt_parser_create(NULL, &po, &src->parser, &pe) != KSK_OK) {
 			agt_srcs_free(srcs, cfg->n_inputs);
@@ -610,7 +717,7 @@ static ksk_err agt_net_add(agt_server *s, const ksk_resource *res, uint32_t n_re
 		uint32_t n = pass ? n_logs : n_spans;
 		for (uint32_t i = 0; i < n; i++) {
 			if (s->np.has_pending || agt_batch_full(s->np.b)) {
-				ksk_err rc = agt_pipe_spool(s, &s->np, 0);
+				ksk_err rc = agt_pipe_spool(s, &s->np);
 				if (rc != KSK_OK)
 					return rc;
 			}
@@ -620,7 +727,7 @@ static ksk_err agt_net_add(agt_server *s, const ksk_resource *res, uint32_t n_re
 			ksk_err rc = pass ? agt_batch_add_log(s->np.b, &res[ri], &logs[i])
 			                  : agt_batch_add_span(s->np.b, &res[ri], &spans[i]);
 			if (rc == KSK_ELIMIT) {
-				KSK_TRY(agt_pipe_spool(s, &s->np, 0));
+				KSK_TRY(agt_pipe_spool(s, &s->np));
 				rc = pass ? agt_batch_add_log(s->np.b, &res[ri], &logs[i])
 				          : agt_batch_add_span(s->np.b, &res[ri], &spans[i]);
 			}
@@ -638,7 +745,7 @@ static ksk_err agt_on_intake(void *ctx, const ksk_batch *b)
 	agt_server *s = ctx;
 	uint32_t rejected = 0;
 	pthread_mutex_lock(&s->np.mu);
-	ksk_err rc = s->np.has_pending ? agt_pipe_spool(s, &s->np, 0) : KSK_OK;
+	ksk_err rc = s->np.has_pending ? agt_pipe_spool(s, &s->np) : KSK_OK;
 	if (rc == KSK_OK)
 		rc = agt_net_add(s, b->resources, b->n_resources, b->spans, b->n_spans, b->logs,
 		                 b->n_logs, &rejected);
@@ -792,19 +899,17 @@ static void agt_snapshot(agt_server *s)
 {
 	ksk_buf b;
 	ksk_buf_init(&b, NULL, 32u << 20);
-	uint64_t lines = 0, records = 0, perr = 0, trunc = 0, badspan = 0, rejspan = 0;
+	uint64_t perr = 0, trunc = 0, badspan = 0, rejspan = 0;
 	for (uint32_t i = 0; i < s->n_srcs; i++) {
-		lines += s->srcs[i].lines;
-		records += s->srcs[i].records;
 		perr += s->srcs[i].parse_errors;
 		trunc += s->srcs[i].truncated;
 		badspan += s->srcs[i].bad_span_lines;
 		rejspan += s->srcs[i].rejected_spans;
 	}
-	ksk_prom_counter(&b, "kiseki_agent_lines_total", "Lines read from tailed files.", lines);
-	ksk_prom_counter(&b, "kiseki_agent_records_total", "Records made from tailed files.", records);
 	ksk_prom_counter(&b, "kiseki_agent_parse_errors_total", "Lines that did not fit their parser (kept as plain text).", perr);
-	ksk_prom_counter(&b, "kiseki_agent_tail_frames_total", "Frames built from tailed files.", s->tp.frames);
+	agt_spooler_stats qs;
+	agt_spooler_get_stats(s->sq, &qs);
+	ksk_prom_counter(&b, "kiseki_agent_tail_frames_total", "Frames built from tailed files.", qs.frames);
 	if (s->tail) {
 		agt_tail_counters tc;
 		agt_tail_get_counters(s->tail, &tc);
@@ -813,6 +918,7 @@ static void agt_snapshot(agt_server *s)
 		ksk_prom_gauge(&b, "kiseki_agent_tail_files", "Files tracked.", tc.files);
 		ksk_prom_printf(&b, "# HELP kiseki_agent_file_lag_bytes File size minus the delivered (spooled) offset.\n"
 		                    "# TYPE kiseki_agent_file_lag_bytes gauge\n");
+		agt_tail_stat_files(s->tail); /* at most once a second */
 		agt_tail_foreach_file(s->tail, agt_metric_file, &b);
 	}
 	pthread_mutex_lock(&s->snap_mu);
@@ -879,6 +985,8 @@ static int agt_render(void *ctx, const char *path, ksk_buf *out)
 		ksk_prom_counter(out, "kiseki_agent_intake_spans_total", "Spans received on the native intake.", is.spans);
 	}
 
+	ksk_prom_counter(out, "kiseki_agent_lines_total", "Lines read from tailed files.", atomic_load(&s->pub_lines));
+	ksk_prom_counter(out, "kiseki_agent_records_total", "Records made from tailed files.", atomic_load(&s->pub_records));
 	pthread_mutex_lock(&s->snap_mu);
 	if (s->snap.len)
 		ksk_buf_append(out, s->snap.data, s->snap.len);
@@ -953,6 +1061,16 @@ ksk_err agt_server_start(const agt_config *cfg, agt_server **out, ksk_errinfo *e
 	so.max_bytes = cfg->spool_max;
 	so.log = agt_log;
 	rc = agt_spool_open(&so, agt_on_positions, s, &s->spool, ei);
+	if (rc == KSK_OK) {
+		agt_spooler_opts qo;
+		memset(&qo, 0, sizeof(qo));
+		qo.spool = s->spool;
+		qo.slots = AGT_SPOOLER_SLOTS;
+		qo.pos_size = sizeof(agt_file_pos);
+		qo.clock = s->clock;
+		qo.log = agt_log;
+		rc = agt_spooler_start(&qo, &s->sq, ei);
+	}
 	if (rc == KSK_OK) {
 		agt_ship_opts ho;
 		agt_ship_opts_default(&ho);
@@ -1042,6 +1160,10 @@ ksk_err agt_server_reload(agt_server *s, const agt_config *cfg, ksk_errinfo *ei)
 	KSK_TRY(agt_srcs_make(s, cfg, &srcs, ei));
 	agt_thread_stop(s);
 	agt_srv_drain(s, 10000000000ull);
+	/* what could not be spooled in time is not checkpointed: the new
+	 * tailer reads it again from the files, so drop it here */
+	agt_taken left;
+	(void)agt_batch_take(s->tp.b, &left);
 	agt_tail *nt = NULL;
 	/* positions now live in the saved state file; no spool replay needed */
 	s->n_restore = 0;
@@ -1075,10 +1197,13 @@ void agt_server_stop(agt_server *s, uint64_t flush_ns)
 	s->intake = NULL;
 	agt_thread_stop(s);
 	/* everything read goes to the spool, then the checkpoint is saved */
-	if (s->spool) {
+	if (s->spool && s->sq)
 		agt_srv_drain(s, flush_ns);
+	agt_spooler_stop(s->sq);
+	s->sq = NULL;
+	if (s->spool) {
 		pthread_mutex_lock(&s->np.mu);
-		agt_pipe_spool(s, &s->np, 0);
+		agt_pipe_spool(s, &s->np);
 		pthread_mutex_unlock(&s->np.mu);
 	}
 	agt_ship_stop(s->ship, flush_ns);

@@ -1,20 +1,24 @@
 /*
  * agt_server.h : kiseki-agent as a whole.
  *
- *   files ──tail thread──> parse / multiline / OTLP lines ──> tail batcher ─┐
- *   services ──NNG PULL (intake thread)──────────────────────> net batcher ─┤
- *   SDKs ──OTLP/HTTP, Zipkin (microhttpd threads)────────────> net batcher ─┤
- *                                                                         v
+ *   files ──tail thread──> parse / multiline / OTLP lines ──> tail batcher
+ *                 ┌──────── durable positions (commit) <────────┐    │ raw batches
+ *                 v                                             │    v
+ *               tailer                      spooler thread: zstd, spool append ─┐
+ *   services ──NNG PULL (intake thread)──────────────────────> net batcher ────┤
+ *   SDKs ──OTLP/HTTP, Zipkin (microhttpd threads)────────────> net batcher ────┤
+ *                                                                            v
  *                     spool (disk, fsync) ──> shipper thread ──NNG REQ──> collectors
  *
  * The tail thread owns the tailer and the tail batcher; it also seals the
- * net batcher by age. A sealed frame is appended to the spool before any
- * checkpoint moves; the tailer's checkpoints are committed from the
- * positions of spooled frames and saved about once a second, then the
- * spool is told (agt_spool_checkpoint_saved), so after any crash nothing
- * is lost and nothing is read twice into a new frame. When the spool is
- * full the tail thread stops reading (the files are the buffer), the
- * intake drops and counts, and the HTTP receivers answer 503.
+ * net batcher by age. Full tail batches go to the spooler thread, which
+ * compresses and appends them (agt_spooler.h). A frame is appended to the
+ * spool before any checkpoint moves; the tail thread commits the positions
+ * of spooled frames to the tailer and saves them about once a second, then
+ * the spool is told (agt_spool_checkpoint_saved), so after any crash
+ * nothing is lost and nothing is read twice into a new frame. When the
+ * spool is full the tail thread stops reading (the files are the buffer),
+ * the intake drops and counts, and the HTTP receivers answer 503.
  *
  * main.c: agt_config_load -> agt_server_start -> print the ready line ->
  * wait for signals: SIGTERM/SIGINT -> agt_server_stop (flush, checkpoint,

@@ -5,7 +5,9 @@
  * losing or duplicating a byte across rotation, truncation, deletion,
  * inode reuse and restarts. Data in: files on disk, inotify events, the
  * state file, positions restored by the caller, commits. Data out: lines
- * (callback) each with an agt_file_pos; the state file.
+ * (callback) each with an agt_file_pos; the state file; per-file stats
+ * (sizes: the reader's at EOF, or an fstat by agt_tail_stat_files() when
+ * the caller builds metrics, so a file whose reading stopped shows lag).
  *
  * File table: one agt_tfile per file identity (dev, ino, gen).
  *
@@ -127,6 +129,8 @@ typedef struct agt_tfile {
 	uint64_t commit_off;       /* durable up to here */
 	uint64_t commit_marker;    /* hash of bytes before commit_off */
 	uint64_t size;             /* last size seen */
+	uint64_t live_size;        /* fstat size for metrics (agt_tail_stat_files),
+	                              0 = none since the last restart */
 	uint64_t scan_off;         /* long line: scanned to here, no '\n' */
 	uint64_t partial_off;      /* read_off when the partial was seen */
 	uint64_t partial_since;    /* mono ns when first seen */
@@ -717,6 +721,7 @@ static bool file_restart(agt_tail *t, agt_tfile *f, const char *why)
 		f->copy_hunt = true;
 	}
 	f->read_off = f->commit_off = 0;
+	f->live_size = 0;
 	f->read_marker = f->commit_marker = agt_tail_hash("", 0);
 	f->read_mlen = f->commit_mlen = 0;
 	f->scan_off = 0;
@@ -2360,6 +2365,16 @@ void agt_tail_get_counters(const agt_tail *t, agt_tail_counters *c)
 	c->files = t->n_files;
 }
 
+void agt_tail_stat_files(agt_tail *t)
+{
+	for (size_t i = 0; i < t->n_files; i++) {
+		agt_tfile *f = t->files[i];
+		struct stat st;
+		if (f->fd >= 0 && fstat(f->fd, &st) == 0)
+			f->live_size = (uint64_t)st.st_size;
+	}
+}
+
 void agt_tail_foreach_file(const agt_tail *t,
                            void (*fn)(void *ctx, const agt_tail_file_stat *s),
                            void *ctx)
@@ -2371,7 +2386,11 @@ void agt_tail_foreach_file(const agt_tail *t,
 		s.input_name = t->inputs[f->input].name;
 		s.dev = f->dev;
 		s.ino = f->ino;
-		s.size = f->size > f->read_off ? f->size : f->read_off;
+		/* the reader's view (moves at EOF) or, when fresher, fstat's
+		 * (reading may have stopped: spool full, rate limit) */
+		s.size = f->size > f->live_size ? f->size : f->live_size;
+		if (s.size < f->read_off)
+			s.size = f->read_off;
 		s.read_off = f->read_off;
 		s.commit_off = f->commit_off;
 		s.lines = f->lines;

@@ -178,7 +178,9 @@ typedef struct agt_tail_file_stat {
 	const char *path;          /* current known path */
 	const char *input_name;    /* "" when the input has no name */
 	uint64_t dev, ino;         /* identity */
-	uint64_t size;             /* last size seen */
+	uint64_t size;             /* size: the larger of the last seen by the
+	                              reader (at EOF) and the last
+	                              agt_tail_stat_files() */
 	uint64_t read_off;         /* delivered up to here */
 	uint64_t commit_off;       /* durable up to here; lag = size - this */
 	uint64_t lines, bytes;     /* delivered from this file */
@@ -254,6 +256,13 @@ ksk_err agt_tail_save(agt_tail *t, ksk_errinfo *ei);
 
 /*! agt_tail_get_counters() : copies the counters into *c. */
 void agt_tail_get_counters(const agt_tail *t, agt_tail_counters *c);
+
+/*! agt_tail_stat_files() : fstat()s every open file to refresh the sizes
+ *  agt_tail_foreach_file() reports (the reader only learns a size at EOF,
+ *  so a file whose reading stopped, e.g. spool full, would look current).
+ *  One fstat per open file: call it when metrics are built (the agent:
+ *  once a second, only with --metrics-listen), never per line. */
+void agt_tail_stat_files(agt_tail *t);
 
 /*! agt_tail_foreach_file() : calls fn once per tracked file. */
 void agt_tail_foreach_file(const agt_tail *t,

@@ -11,7 +11,10 @@
  * whose write callback appends to the ksk_buf. The buffer's error is
  * sticky, so the pack calls are not checked one by one: at the end of the
  * record a failure (ELIMIT from max_bytes, ENOMEM) rolls `len` back to
- * where the record started. Invariant: the buffer always holds exactly
+ * where the record started. A log record whose values are all strings,
+ * bytes or booleans (every line an agent tails) skips the packer: its
+ * exact size is computed, reserved once and the same bytes msgpack-c
+ * would write (the smallest form of each value) are stored directly. Invariant: the buffer always holds exactly
  * `count` whole records; optional fields that are zero or empty are
  * omitted (and a log's observed_ns when it equals time_ns, which the
  * decoder restores); key 0 (the record type) comes first, then ascending
@@ -182,6 +185,7 @@ void ksk_wire_limits_default(ksk_wire_limits *l)
 	l->max_depth = 16;
 	l->max_container = 65536;
 	l->max_arena = (size_t)512 << 20;
+	l->enc_packer_only = false;
 }
 
 static uint32_t ksk_wire_value_depth(const ksk_wire_limits *l)
@@ -206,7 +210,15 @@ struct ksk_wire_enc {
 
 static int ksk_we_write(void *data, const char *p, size_t n)
 {
-	return ksk_buf_append(data, p, n) == KSK_OK ? 0 : -1;
+	ksk_buf *b = data;
+	if (b->err == KSK_OK && n <= b->cap - b->len) {
+		/* the common case, without the calls into buf.c */
+		if (n)
+			memcpy(b->data + b->len, p, n);
+		b->len += n;
+		return 0;
+	}
+	return ksk_buf_append(b, p, n) == KSK_OK ? 0 : -1;
 }
 
 ksk_err ksk_wire_enc_create(const ksk_alloc *alloc, const ksk_wire_limits *limits,
@@ -260,6 +272,18 @@ uint32_t ksk_wire_enc_count(const ksk_wire_enc *e)
 uint32_t ksk_wire_enc_resources(const ksk_wire_enc *e)
 {
 	return e->n_resources;
+}
+
+/* ksk_id_is_zero() for the 8- and 16-byte IDs, inlined (called several
+ * times per record) */
+static inline bool ksk_we_id_zero(const uint8_t *id, size_t n)
+{
+	uint64_t acc = 0, w;
+	for (size_t i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, id + i, 8);
+		acc |= w;
+	}
+	return acc == 0;
 }
 
 /* ---- encoder validation: the decoder's rules, checked before writing ---- */
@@ -466,7 +490,7 @@ static uint32_t ksk_we_link_pairs(const ksk_link *lk)
 static uint32_t ksk_we_span_pairs(const ksk_span *s)
 {
 	/* always: type, trace_id, span_id, name, start, end, resource */
-	return 7 + !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN) +
+	return 7 + !ksk_we_id_zero(s->parent_id, KSK_SPAN_ID_LEN) +
 	       (s->kind != 0) + (s->status != 0) + (s->status_msg.len != 0) +
 	       (s->n_attrs != 0) + (s->n_events != 0) + (s->n_links != 0) +
 	       (s->trace_state.len != 0) + (s->flags != 0) +
@@ -487,8 +511,8 @@ static uint32_t ksk_we_log_pairs(const ksk_log *l)
 	return 2 + (l->time_ns != 0) + ksk_we_log_observed(l) +
 	       (l->severity != 0) + (l->severity_text.len != 0) +
 	       (l->body.type != KSK_VAL_EMPTY) + (l->n_attrs != 0) +
-	       !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN) +
-	       !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN) + (l->flags != 0) +
+	       !ksk_we_id_zero(l->trace_id, KSK_TRACE_ID_LEN) +
+	       !ksk_we_id_zero(l->span_id, KSK_SPAN_ID_LEN) + (l->flags != 0) +
 	       (l->event_name.len != 0) + (l->scope_name.len != 0) +
 	       (l->scope_version.len != 0) + (l->dropped_attrs != 0);
 }
@@ -496,8 +520,8 @@ static uint32_t ksk_we_log_pairs(const ksk_log *l)
 static bool ksk_we_span_ok(const ksk_wire_enc *e, const ksk_span *s)
 {
 	const ksk_wire_limits *l = &e->lim;
-	if (ksk_id_is_zero(s->trace_id, KSK_TRACE_ID_LEN) ||
-	    ksk_id_is_zero(s->span_id, KSK_SPAN_ID_LEN))
+	if (ksk_we_id_zero(s->trace_id, KSK_TRACE_ID_LEN) ||
+	    ksk_we_id_zero(s->span_id, KSK_SPAN_ID_LEN))
 		return false;
 	if (s->end_ns < s->start_ns || (unsigned)s->kind > KSK_KIND_CONSUMER ||
 	    (unsigned)s->status > KSK_STATUS_ERROR ||
@@ -524,8 +548,8 @@ static bool ksk_we_span_ok(const ksk_wire_enc *e, const ksk_span *s)
 		return false;
 	for (uint32_t i = 0; i < s->n_links; i++) {
 		const ksk_link *lk = &s->links[i];
-		if (ksk_id_is_zero(lk->trace_id, KSK_TRACE_ID_LEN) ||
-		    ksk_id_is_zero(lk->span_id, KSK_SPAN_ID_LEN) ||
+		if (ksk_we_id_zero(lk->trace_id, KSK_TRACE_ID_LEN) ||
+		    ksk_we_id_zero(lk->span_id, KSK_SPAN_ID_LEN) ||
 		    !ksk_we_str_ok(e, lk->trace_state) ||
 		    !ksk_we_attrs_ok(e, lk->attrs, lk->n_attrs) ||
 		    ksk_we_link_pairs(lk) > l->max_container)
@@ -575,7 +599,7 @@ ksk_err ksk_wire_enc_span(ksk_wire_enc *e, const ksk_span *s)
 		return KSK_EINVAL;
 	msgpack_packer *pk = &e->pk;
 	size_t mark = e->buf.len;
-	bool parent = !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN);
+	bool parent = !ksk_we_id_zero(s->parent_id, KSK_SPAN_ID_LEN);
 	msgpack_pack_map(pk, ksk_we_span_pairs(s));
 	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_SPAN);
 	ksk_we_kid(pk, SK_TRACE_ID, s->trace_id, KSK_TRACE_ID_LEN);
@@ -639,6 +663,254 @@ static bool ksk_we_log_ok(const ksk_wire_enc *e, const ksk_log *l)
 	return ksk_we_log_pairs(l) <= e->lim.max_container;
 }
 
+/* ---- direct writing (logs of scalar values) ------------------------------ */
+
+static size_t ksk_wx_uint_len(uint64_t v)
+{
+	return v < 128 ? 1 : v < 256 ? 2 : v < 65536 ? 3 : v < (1ull << 32) ? 5 : 9;
+}
+
+static size_t ksk_wx_str_len(uint32_t n)
+{
+	return (n < 32 ? 1u : n < 256 ? 2u : n < 65536 ? 3u : 5u) + (size_t)n;
+}
+
+static size_t ksk_wx_bin_len(uint32_t n)
+{
+	return (n < 256 ? 2u : n < 65536 ? 3u : 5u) + (size_t)n;
+}
+
+static size_t ksk_wx_map_len(uint32_t n)
+{
+	return n < 16 ? 1 : n < 65536 ? 3 : 5;
+}
+
+static uint8_t *ksk_wx_be(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+static uint8_t *ksk_wx_uint(uint8_t *p, uint64_t v)
+{
+	if (v < 128) {
+		*p++ = (uint8_t)v;
+		return p;
+	}
+	if (v < 256) {
+		*p++ = 0xcc;
+		*p++ = (uint8_t)v;
+		return p;
+	}
+	if (v < 65536) {
+		*p++ = 0xcd;
+		return ksk_wx_be(p, v, 2);
+	}
+	if (v < (1ull << 32)) {
+		*p++ = 0xce;
+		return ksk_wx_be(p, v, 4);
+	}
+	*p++ = 0xcf;
+	return ksk_wx_be(p, v, 8);
+}
+
+static uint8_t *ksk_wx_map(uint8_t *p, uint32_t n)
+{
+	if (n < 16) {
+		*p++ = (uint8_t)(0x80 | n);
+		return p;
+	}
+	if (n < 65536) {
+		*p++ = 0xde;
+		return ksk_wx_be(p, n, 2);
+	}
+	*p++ = 0xdf;
+	return ksk_wx_be(p, n, 4);
+}
+
+static uint8_t *ksk_wx_str(uint8_t *p, const char *s, uint32_t n)
+{
+	if (n < 32) {
+		*p++ = (uint8_t)(0xa0 | n);
+	} else if (n < 256) {
+		*p++ = 0xd9;
+		*p++ = (uint8_t)n;
+	} else if (n < 65536) {
+		*p++ = 0xda;
+		p = ksk_wx_be(p, n, 2);
+	} else {
+		*p++ = 0xdb;
+		p = ksk_wx_be(p, n, 4);
+	}
+	if (n)
+		memcpy(p, s, n);
+	return p + n;
+}
+
+static uint8_t *ksk_wx_bin(uint8_t *p, const void *s, uint32_t n)
+{
+	if (n < 256) {
+		*p++ = 0xc4;
+		*p++ = (uint8_t)n;
+	} else if (n < 65536) {
+		*p++ = 0xc5;
+		p = ksk_wx_be(p, n, 2);
+	} else {
+		*p++ = 0xc6;
+		p = ksk_wx_be(p, n, 4);
+	}
+	if (n)
+		memcpy(p, s, n);
+	return p + n;
+}
+
+/* bytes of a scalar value; 0 for a type the direct writer leaves to the
+ * packer (ints, doubles, arrays, maps) */
+static size_t ksk_wx_value_len(const ksk_value *v)
+{
+	switch (v->type) {
+	case KSK_VAL_EMPTY:
+	case KSK_VAL_BOOL:
+		return 1;
+	case KSK_VAL_STR:
+		return ksk_wx_str_len(v->u.s.len);
+	case KSK_VAL_BYTES:
+		return ksk_wx_bin_len(v->u.s.len);
+	default:
+		return 0;
+	}
+}
+
+static uint8_t *ksk_wx_value(uint8_t *p, const ksk_value *v)
+{
+	switch (v->type) {
+	case KSK_VAL_EMPTY:
+		*p++ = 0xc0;
+		return p;
+	case KSK_VAL_BOOL:
+		*p++ = v->u.b ? 0xc3 : 0xc2;
+		return p;
+	case KSK_VAL_STR:
+		return ksk_wx_str(p, v->u.s.ptr, v->u.s.len);
+	case KSK_VAL_BYTES:
+		return ksk_wx_bin(p, v->u.s.ptr, v->u.s.len);
+	default:
+		return p; /* not reached: ksk_wx_value_len() said 0 */
+	}
+}
+
+/* Writes a validated log directly. @return : false (nothing written) when
+ * a value needs the packer; else true, with e->buf.err set on failure. */
+static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span)
+{
+	size_t n = 0, vl;
+	uint32_t pairs = ksk_we_log_pairs(l);
+	n += ksk_wx_map_len(pairs) + 2; /* map, type */
+	if (l->time_ns)
+		n += 1 + ksk_wx_uint_len(l->time_ns);
+	if (ksk_we_log_observed(l))
+		n += 1 + ksk_wx_uint_len(l->observed_ns);
+	if (l->severity)
+		n += 1 + ksk_wx_uint_len(l->severity);
+	if (l->severity_text.len)
+		n += 1 + ksk_wx_str_len(l->severity_text.len);
+	if (l->body.type != KSK_VAL_EMPTY) {
+		if (!(vl = ksk_wx_value_len(&l->body)))
+			return false;
+		n += 1 + vl;
+	}
+	if (l->n_attrs) {
+		n += 1 + ksk_wx_map_len(l->n_attrs);
+		for (uint32_t i = 0; i < l->n_attrs; i++) {
+			if (!(vl = ksk_wx_value_len(&l->attrs[i].value)))
+				return false;
+			n += ksk_wx_str_len(l->attrs[i].key.len) + vl;
+		}
+	}
+	if (trace)
+		n += 1 + ksk_wx_bin_len(KSK_TRACE_ID_LEN);
+	if (span)
+		n += 1 + ksk_wx_bin_len(KSK_SPAN_ID_LEN);
+	if (l->flags)
+		n += 1 + ksk_wx_uint_len(l->flags);
+	n += 1 + ksk_wx_uint_len(l->resource);
+	if (l->event_name.len)
+		n += 1 + ksk_wx_str_len(l->event_name.len);
+	if (l->scope_name.len)
+		n += 1 + ksk_wx_str_len(l->scope_name.len);
+	if (l->scope_version.len)
+		n += 1 + ksk_wx_str_len(l->scope_version.len);
+	if (l->dropped_attrs)
+		n += 1 + ksk_wx_uint_len(l->dropped_attrs);
+	if (ksk_buf_reserve(&e->buf, n) != KSK_OK)
+		return true; /* sticky error: the caller rolls back */
+	uint8_t *p = e->buf.data + e->buf.len, *p0 = p;
+	p = ksk_wx_map(p, pairs);
+	*p++ = KEY_TYPE;
+	*p++ = KSK_REC_LOG;
+	if (l->time_ns) {
+		*p++ = GK_TIME;
+		p = ksk_wx_uint(p, l->time_ns);
+	}
+	if (ksk_we_log_observed(l)) {
+		*p++ = GK_OBSERVED;
+		p = ksk_wx_uint(p, l->observed_ns);
+	}
+	if (l->severity) {
+		*p++ = GK_SEVERITY;
+		p = ksk_wx_uint(p, l->severity);
+	}
+	if (l->severity_text.len) {
+		*p++ = GK_SEVERITY_TEXT;
+		p = ksk_wx_str(p, l->severity_text.ptr, l->severity_text.len);
+	}
+	if (l->body.type != KSK_VAL_EMPTY) {
+		*p++ = GK_BODY;
+		p = ksk_wx_value(p, &l->body);
+	}
+	if (l->n_attrs) {
+		*p++ = GK_ATTRS;
+		p = ksk_wx_map(p, l->n_attrs);
+		for (uint32_t i = 0; i < l->n_attrs; i++) {
+			p = ksk_wx_str(p, l->attrs[i].key.ptr, l->attrs[i].key.len);
+			p = ksk_wx_value(p, &l->attrs[i].value);
+		}
+	}
+	if (trace) {
+		*p++ = GK_TRACE_ID;
+		p = ksk_wx_bin(p, l->trace_id, KSK_TRACE_ID_LEN);
+	}
+	if (span) {
+		*p++ = GK_SPAN_ID;
+		p = ksk_wx_bin(p, l->span_id, KSK_SPAN_ID_LEN);
+	}
+	if (l->flags) {
+		*p++ = GK_FLAGS;
+		p = ksk_wx_uint(p, l->flags);
+	}
+	*p++ = GK_RESOURCE;
+	p = ksk_wx_uint(p, l->resource);
+	if (l->event_name.len) {
+		*p++ = GK_EVENT_NAME;
+		p = ksk_wx_str(p, l->event_name.ptr, l->event_name.len);
+	}
+	if (l->scope_name.len) {
+		*p++ = GK_SCOPE_NAME;
+		p = ksk_wx_str(p, l->scope_name.ptr, l->scope_name.len);
+	}
+	if (l->scope_version.len) {
+		*p++ = GK_SCOPE_VERSION;
+		p = ksk_wx_str(p, l->scope_version.ptr, l->scope_version.len);
+	}
+	if (l->dropped_attrs) {
+		*p++ = GK_DROPPED_ATTRS;
+		p = ksk_wx_uint(p, l->dropped_attrs);
+	}
+	e->buf.len += (size_t)(p - p0);
+	return true;
+}
+
 ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 {
 	if (!e || !l)
@@ -648,8 +920,10 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		return KSK_EINVAL;
 	msgpack_packer *pk = &e->pk;
 	size_t mark = e->buf.len;
-	bool trace = !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN);
-	bool span = !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN);
+	bool trace = !ksk_we_id_zero(l->trace_id, KSK_TRACE_ID_LEN);
+	bool span = !ksk_we_id_zero(l->span_id, KSK_SPAN_ID_LEN);
+	if (!e->lim.enc_packer_only && ksk_wx_log(e, l, trace, span))
+		return ksk_we_finish(e, mark);
 	msgpack_pack_map(pk, ksk_we_log_pairs(l));
 	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_LOG);
 	if (l->time_ns)

@@ -50,6 +50,9 @@ typedef struct ksk_wire_limits {
 	uint32_t max_depth;     /* nesting depth of attribute values */
 	uint32_t max_container; /* elements in one msgpack array or map */
 	size_t max_arena;       /* bytes of decoded structures per payload */
+	bool enc_packer_only;   /* encoder: always through msgpack-c, never the
+	                         * direct writer for scalar-only logs (tests
+	                         * compare both; false by default) */
 } ksk_wire_limits;
 
 /*! ksk_wire_limits_default() : 1M records, 1024 attrs/events/links,

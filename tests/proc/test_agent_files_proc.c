@@ -396,10 +396,13 @@ static void test_spool_full(void **state)
 	env e;
 	env_new(&e, "agtf-full");
 	/* no collector yet; small frames so that several fit before the spool
-	 * is full (the bound counts the compressed frames on disk) */
-	const char *extra[] = {"--spool-max", "256KiB", "--batch-max-bytes", "64KiB", NULL};
+	 * is full (the bound counts the compressed frames on disk); the stat
+	 * scan is slowed down so that only the metrics refresh can see the
+	 * file grow while reading is stopped */
+	const char *extra[] = {"--spool-max", "256KiB", "--batch-max-bytes", "64KiB",
+	                       "--scan-interval", "60s", NULL};
 	agt_start(&e, "*.log", extra);
-	enum { N = 100000 };
+	enum { N = 100000, M = 20000 };
 	FILE *f = open_log(&e, "app.log", "a");
 	write_lines(f, 1, N);
 	fclose(f);
@@ -411,8 +414,8 @@ static void test_spool_full(void **state)
 			fail_msg("the spool never reported full");
 		sleep_ms(200);
 	}
-	/* and reading stops: the line count stays put (the tail side's
-	 * metrics are rebuilt once a second) short of what was written */
+	/* and reading stops: the line count stays put short of what was
+	 * written */
 	double lines = metric_or_fail(&e, "kiseki_agent_lines_total");
 	int same = 0;
 	for (int i = 0; i < 60 && same < 3; i++) {
@@ -432,12 +435,27 @@ static void test_spool_full(void **state)
 	assert_true(lines > 0 && lines < N);
 	assert_true(spool <= 256.0 * 1024);
 	assert_true(lag > 0);
+	/* the file grows while reading is stopped: the lag follows within
+	 * about a second (the metrics fstat the open files), not at the
+	 * next EOF or full stat scan */
+	char path[700];
+	snprintf(path, sizeof(path), "%s/app.log", e.logs);
+	struct stat st0, st1;
+	assert_int_equal(stat(path, &st0), 0);
+	append_lines(&e, "app.log", N + 1, N + M);
+	assert_int_equal(stat(path, &st1), 0);
+	double want = lag + (double)(st1.st_size - st0.st_size), lag2 = 0;
+	for (int i = 0; i < 40 && (lag2 = metric_or_fail(&e, lag_name)) < want; i++)
+		sleep_ms(100);
+	fprintf(stderr, "  file grew by %lld bytes: lag %.0f -> %.0f\n",
+	        (long long)(st1.st_size - st0.st_size), lag, lag2);
+	assert_true(lag2 >= want);
 	/* the collector comes up: everything arrives, once (the shipper's
 	 * backoff is capped at 30 s) */
 	col_start(&e);
-	expect_exactly_once(&e, N, 180000);
-	assert_int_equal(wait_agent_drained(&e, N, 60000), 0);
-	final_check(&e, N, UINT64_MAX);
+	expect_exactly_once(&e, N + M, 180000);
+	assert_int_equal(wait_agent_drained(&e, N + M, 60000), 0);
+	final_check(&e, N + M, UINT64_MAX);
 	proc_stop(&e.col);
 	env_free(&e);
 }

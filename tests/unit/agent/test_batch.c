@@ -117,6 +117,57 @@ static void test_dedupe_positions_and_frame(void **state)
 	agt_batch_destroy(b);
 }
 
+/* take / view: the raw payload and positions, framed elsewhere, decode to
+ * what went in; add_log_h with a precomputed hash dedupes like add_log */
+static void test_take_raw(void **state)
+{
+	(void)state;
+	agt_batch_opts o;
+	agt_batch_opts_default(&o);
+	o.pos_size = sizeof(pos);
+	o.pos_key_len = sizeof(uint64_t);
+	agt_batch *b;
+	assert_int_equal(agt_batch_create(&o, &b), KSK_OK);
+	agt_taken t;
+	assert_int_equal(agt_batch_take(b, &t), KSK_ESTATE);
+	ksk_attr a1[1] = {{KSK_STR("service.name"), ksk_val_str(KSK_STR("web"))}};
+	ksk_attr a2[1] = {{KSK_STR("service.name"), ksk_val_str(KSK_STR("web"))}};
+	ksk_resource r1 = {.attrs = a1, .n_attrs = 1}, r2 = {.attrs = a2, .n_attrs = 1};
+	assert_int_equal(agt_batch_res_hash(&r1), agt_batch_res_hash(&r2));
+	uint64_t h = agt_batch_res_hash(&r1);
+	for (int i = 0; i < 3; i++) {
+		ksk_log l;
+		memset(&l, 0, sizeof(l));
+		l.time_ns = l.observed_ns = 5000 + (uint64_t)i;
+		l.body = ksk_val_str(KSK_STR("hello"));
+		assert_int_equal(agt_batch_add_log_h(b, i ? &r2 : &r1, h, &l), KSK_OK);
+	}
+	pos p1 = {7, 100};
+	assert_int_equal(agt_batch_add_pos(b, &p1), KSK_OK);
+	/* view leaves the batch as it is */
+	assert_int_equal(agt_batch_view(b, &t), KSK_OK);
+	assert_int_equal(agt_batch_count(b), 3);
+	assert_int_equal(agt_batch_take(b, &t), KSK_OK);
+	assert_int_equal(agt_batch_count(b), 0);
+	assert_int_equal(t.records, 3);
+	assert_int_equal(t.logs, 3);
+	assert_int_equal(t.record_count, 4); /* one resource + 3 logs */
+	assert_int_equal(t.n_pos, 1);
+	assert_int_equal(((const pos *)t.pos)[0].offset, 100);
+	ksk_wire_dec *wd;
+	assert_int_equal(ksk_wire_dec_create(NULL, NULL, &wd), KSK_OK);
+	const ksk_batch *kb;
+	ksk_errinfo ei;
+	assert_int_equal(ksk_wire_decode(wd, t.payload, t.payload_len, t.record_count, &kb, &ei),
+	                 KSK_OK);
+	assert_int_equal(kb->n_resources, 1);
+	assert_int_equal(kb->n_logs, 3);
+	assert_int_equal(kb->logs[2].time_ns, 5002);
+	ksk_wire_dec_destroy(wd);
+	assert_int_equal(agt_batch_take(b, &t), KSK_ESTATE);
+	agt_batch_destroy(b);
+}
+
 static void test_size_trigger(void **state)
 {
 	(void)state;
@@ -149,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedupe_positions_and_frame),
 		cmocka_unit_test(test_size_trigger),
+		cmocka_unit_test(test_take_raw),
 	};
 	return cmocka_run_group_tests_name("agt_batch", tests, NULL, NULL);
 }

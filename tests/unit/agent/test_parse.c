@@ -916,6 +916,77 @@ static void test_alloc_failures(void **state)
 	assert_true(succeeded > 0);
 }
 
+/* ---- borrow, and IDs past the first 16 bytes --------------------------------- */
+
+/* `borrow`: the same record as a copying parser, with body and level
+ * pointing into the line; a repaired line is borrowed from its arena copy */
+static void test_borrow_and_long_scan(void **state)
+{
+	(void)state;
+	ksk_arena *a1, *a2;
+	agt_parser *pc, *pb;
+	ksk_errinfo ei;
+	assert_int_equal(ksk_arena_create(NULL, 1 << 16, 0, &a1), KSK_OK);
+	assert_int_equal(ksk_arena_create(NULL, 1 << 16, 0, &a2), KSK_OK);
+	agt_parser_opts o;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(agt_parser_create(NULL, &o, &pc, &ei), KSK_OK);
+	o.borrow = true;
+	assert_int_equal(agt_parser_create(NULL, &o, &pb, &ei), KSK_OK);
+	static const char *const lines[] = {
+		"2024-01-15T10:23:01.123Z WARN [w-1] slow order=12 user=user-7 "
+		"dur=1-2-3 a:b:c trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
+		"span_id=00f067aa0ba902b7",
+		/* the IDs far from the start, after many separators */
+		"E0115 10:23:01.123456 1 a.go:9] x=1 y=2 z=3 -- a-b-c-d-e-f 1:2:3:4 "
+		"k=v k=v k=v k=v k=v k=v k=v k=v k=v k=v k=v k=v k=v k=v k=v k=v "
+		"traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"level=info msg=\"hello there\" traceId: \"0af7651916cd43dd8448eb211c80319c\"",
+		"2024-01-15 10:23:01 ERROR caf\xc3\xa9 \xff bad byte span.id=b7ad6b7169203331",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		size_t n = strlen(lines[i]);
+		char *line = malloc(n);
+		assert_non_null(line);
+		memcpy(line, lines[i], n);
+		ksk_log c, b;
+		ksk_arena_reset(a1);
+		ksk_arena_reset(a2);
+		assert_int_equal(agt_parser_parse(pc, line, n, NOW, a1, &c, &ei), KSK_OK);
+		assert_int_equal(agt_parser_parse(pb, line, n, NOW, a2, &b, &ei), KSK_OK);
+		assert_true(ksk_value_eq(&c.body, &b.body));
+		assert_true(ksk_str_eq(c.severity_text, b.severity_text));
+		assert_int_equal(c.severity, b.severity);
+		assert_int_equal(c.time_ns, b.time_ns);
+		assert_memory_equal(c.trace_id, b.trace_id, 16);
+		assert_memory_equal(c.span_id, b.span_id, 8);
+		assert_int_equal(c.has_trace, b.has_trace);
+		assert_int_equal(c.has_span, b.has_span);
+		assert_true(c.has_span || i == 2);
+		if (i < 3)
+			assert_true(c.has_trace);
+		if (i < 2) {
+			/* text: borrowed inside the caller's line; copied: not */
+			assert_true(b.body.u.s.ptr >= line && b.body.u.s.ptr < line + n);
+			assert_true(b.severity_text.ptr >= line && b.severity_text.ptr < line + n);
+			assert_false(c.body.u.s.ptr >= line && c.body.u.s.ptr < line + n);
+		} else if (i == 3) {
+			/* repaired (invalid byte): never points at the raw line */
+			assert_false(b.body.u.s.ptr >= line && b.body.u.s.ptr < line + n);
+		}
+		free(line);
+	}
+	agt_ids ids;
+	const char *tp = "x-y-z a=b c:d e=f 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	agt_scan_ids(tp, strlen(tp), &ids);
+	assert_true(ids.has_trace && ids.has_span && ids.has_flags);
+	assert_string_equal(hx(ids.trace_id, 16), "0af7651916cd43dd8448eb211c80319c");
+	agt_parser_destroy(pc);
+	agt_parser_destroy(pb);
+	ksk_arena_destroy(a1);
+	ksk_arena_destroy(a2);
+}
+
 /* ---- rate ------------------------------------------------------------------ */
 
 static void test_bench_auto(void **state)
@@ -1001,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_multiline_python_continuation),
 		cmocka_unit_test(test_arena_cap_and_attrs),
 		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_borrow_and_long_scan),
 		cmocka_unit_test(test_bench_auto),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -707,6 +707,103 @@ static void test_roundtrip_full(void **state)
 	ksk_wire_dec_destroy(NULL);
 }
 
+/* logs whose values are all strings, bytes and booleans take the encoder's
+ * direct writer (no msgpack-c packer): across every msgpack size class of
+ * maps, strings, binaries and unsigned ints, crossed at its boundaries, it
+ * must write the very bytes the packer writes (the canonical encoding,
+ * WIRE.md 2.9), and they must decode to the same record. */
+static void test_direct_log_writer(void **state)
+{
+	(void)state;
+	static const uint32_t lens[] = {0, 1, 31, 32, 255, 256, 65535, 65536, 70000};
+	static const uint64_t nums[] = {1, 127, 128, 255, 256, 65535, 65536, 4294967295ull,
+	                                4294967296ull, UINT64_MAX};
+	char *big = malloc(70001);
+	assert_non_null(big);
+	for (uint32_t i = 0; i < 70000; i++)
+		big[i] = (char)('a' + i % 26);
+	ksk_wire_enc *e, *ref;
+	ksk_wire_dec *d;
+	ksk_wire_limits po;
+	ksk_wire_limits_default(&po);
+	po.enc_packer_only = true;
+	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &e), KSK_OK);
+	assert_int_equal(ksk_wire_enc_create(NULL, &po, 0, &ref), KSK_OK);
+	assert_int_equal(ksk_wire_dec_create(NULL, NULL, &d), KSK_OK);
+	unsigned seed = 7;
+	for (int round = 0; round < 400; round++) {
+		ksk_wire_enc_reset(e);
+		ksk_wire_enc_reset(ref);
+		ksk_resource r;
+		memset(&r, 0, sizeof(r));
+		uint32_t ri;
+		assert_int_equal(ksk_wire_enc_resource(e, &r, &ri), KSK_OK);
+		assert_int_equal(ksk_wire_enc_resource(ref, &r, &ri), KSK_OK);
+		ksk_attr at[20];
+		ksk_log l;
+		memset(&l, 0, sizeof(l));
+		l.resource = ri;
+		l.time_ns = nums[rand_r(&seed) % 10];
+		l.observed_ns = rand_r(&seed) % 2 ? l.time_ns : nums[rand_r(&seed) % 10];
+		l.severity = (uint8_t)(rand_r(&seed) % 25);
+		uint32_t sl = lens[rand_r(&seed) % 6];
+		l.severity_text = (ksk_str){big, sl};
+		uint32_t bl = lens[rand_r(&seed) % 9];
+		int bt = rand_r(&seed) % 4;
+		l.body = bt == 0 ? ksk_val_str((ksk_str){big, bl})
+		       : bt == 1 ? ksk_val_bool(rand_r(&seed) % 2)
+		                 : (ksk_value){.type = bt == 2 ? KSK_VAL_BYTES : KSK_VAL_EMPTY};
+		if (bt == 2)
+			l.body.u.s = (ksk_str){big + 1, bl};
+		/* 0, 1, 15, 16 or 17 attributes: fixmap and map16 */
+		static const uint32_t na[] = {0, 1, 15, 16, 17};
+		l.n_attrs = na[rand_r(&seed) % 5];
+		for (uint32_t k = 0; k < l.n_attrs; k++) {
+			at[k].key = (ksk_str){big + k, 1 + k % 40};
+			uint32_t vl = lens[rand_r(&seed) % 7];
+			switch (rand_r(&seed) % 3) {
+			case 0: at[k].value = ksk_val_str((ksk_str){big + 2, vl}); break;
+			case 1: at[k].value = ksk_val_bool(k % 2); break;
+			default:
+				at[k].value.type = KSK_VAL_BYTES;
+				at[k].value.u.s = (ksk_str){big + 3, vl};
+			}
+		}
+		l.attrs = at;
+		if (rand_r(&seed) % 2)
+			memset(l.trace_id, 0xab, 16);
+		if (rand_r(&seed) % 2)
+			memset(l.span_id, 0xcd, 8);
+		l.flags = rand_r(&seed) % 2;
+		if (rand_r(&seed) % 3 == 0)
+			l.event_name = KSK_STR("evt");
+		if (rand_r(&seed) % 3 == 0)
+			l.scope_name = KSK_STR("scope");
+		l.dropped_attrs = rand_r(&seed) % 2 ? 0 : (uint32_t)nums[rand_r(&seed) % 8];
+		if (l.time_ns == 0 && l.observed_ns == 0)
+			l.observed_ns = 1;
+		assert_int_equal(ksk_wire_enc_log(e, &l), KSK_OK);
+		assert_int_equal(ksk_wire_enc_log(ref, &l), KSK_OK);
+		size_t len, rlen;
+		const uint8_t *payload = ksk_wire_enc_data(e, &len);
+		const uint8_t *rp = ksk_wire_enc_data(ref, &rlen);
+		assert_int_equal(len, rlen);
+		assert_memory_equal(payload, rp, len);
+		const ksk_batch *b;
+		ksk_errinfo ei;
+		ksk_err rc = ksk_wire_decode(d, payload, len, 2, &b, &ei);
+		if (rc != KSK_OK)
+			fprintf(stderr, "round %d: %s\n", round, ei.msg);
+		assert_int_equal(rc, KSK_OK);
+		assert_int_equal(b->n_logs, 1);
+		assert_log_eq(&l, &b->logs[0]);
+	}
+	ksk_wire_dec_destroy(d);
+	ksk_wire_enc_destroy(e);
+	ksk_wire_enc_destroy(ref);
+	free(big);
+}
+
 static void test_encoder_layout(void **state)
 {
 	(void)state;
@@ -1944,6 +2041,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_limits_default),
 		cmocka_unit_test(test_roundtrip_full),
+		cmocka_unit_test(test_direct_log_writer),
 		cmocka_unit_test(test_encoder_layout),
 		cmocka_unit_test(test_raw_forms_accepted),
 		cmocka_unit_test(test_utf8_repair),
