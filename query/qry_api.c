@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1518,7 +1519,62 @@ static bool qry_trace_matches(const qry_search_req *s, const qry_span_in *sp, si
 	return false;
 }
 
-/* search, then the full traces (Jaeger /api/traces, Zipkin /api/v2/traces) */
+/* One candidate trace of a search, fetched, checked and rendered by a
+ * worker thread into its own buffer. */
+typedef struct qry_sjob {
+	const qry_summary *sum;
+	ksk_buf out;          /* the trace's JSON; empty when it did not match */
+	qry_warns warns;
+	bool ok;
+} qry_sjob;
+
+typedef struct qry_spool {
+	qry_api *a;
+	const qry_search_req *s;
+	bool zipkin;
+	qry_sjob *jobs;
+	size_t n;
+	size_t stride, first; /* this worker's jobs: first, first + stride, ... */
+} qry_spool;
+
+static void qry_sjob_run(qry_api *a, const qry_search_req *s, bool zipkin, qry_sjob *jb)
+{
+	qry_tdata *td = NULL;
+	ksk_errinfo te;
+	ksk_errinfo_clear(&te);
+	const qry_summary *q = jb->sum;
+	if (qry_fetch_trace(a->b, q->trace_id, q->start_ns, q->end_ns, &td, &jb->warns, &te) !=
+	    KSK_OK)
+		return; /* expired between search and fetch */
+	size_t ns;
+	const qry_span_in *sp = qry_tdata_spans(td, &ns);
+	if (ns == 0 || !qry_trace_matches(s, sp, ns)) {
+		qry_tdata_destroy(td);
+		return;
+	}
+	qry_gen *g;
+	if (qry_gen_trace(a, td, false, zipkin ? GEN_ZIPKIN : GEN_JAEGER, &g, &te) != KSK_OK)
+		return;
+	qry_json tj;
+	qry_json_init(&tj, &jb->out);
+	qry_gen_write_all(g, &tj);
+	qry_gen_free(g);
+	jb->ok = jb->out.err == KSK_OK;
+}
+
+static void *qry_spool_main(void *arg)
+{
+	qry_spool *p = arg;
+	for (size_t k = p->first; k < p->n; k += p->stride)
+		qry_sjob_run(p->a, p->s, p->zipkin, &p->jobs[k]);
+	return NULL;
+}
+
+#define QRY_SEARCH_THREADS 4
+
+/* search, then the full traces (Jaeger /api/traces, Zipkin /api/v2/traces):
+ * the candidates are fetched and rendered QRY_SEARCH_THREADS at a time, in
+ * rounds of as many as are still wanted, and emitted in search order */
 static void qry_route_search_traces(qry_api *a, const qry_request *rq, qry_response *rs,
                                     bool zipkin)
 {
@@ -1542,10 +1598,17 @@ static void qry_route_search_traces(qry_api *a, const qry_request *rq, qry_respo
 	qry_summary *sums = NULL;
 	size_t n = 0;
 	ksk_err rc = qry_fetch_search(a->b, &s.q, ar, &sums, &n, &w, &ei);
+	qry_sjob *jobs = rc == KSK_OK ? calloc(n ? n : 1, sizeof(*jobs)) : NULL;
+	if (rc == KSK_OK && !jobs)
+		rc = ksk_errinfo_set(&ei, KSK_ENOMEM, "out of memory");
 	if (rc != KSK_OK) {
 		qry_error(rs, qry_status_of(rc), NULL, "%s", ei.msg);
 		ksk_arena_destroy(ar);
 		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].sum = &sums[i];
+		ksk_buf_init(&jobs[i].out, NULL, 0);
 	}
 	qry_json j;
 	qry_json_init(&j, &rs->body);
@@ -1555,29 +1618,39 @@ static void qry_route_search_traces(qry_api *a, const qry_request *rq, qry_respo
 	}
 	qry_json_arr(&j);
 	uint32_t emitted = 0;
-	for (size_t i = 0; i < n && emitted < want; i++) {
-		qry_tdata *td = NULL;
-		qry_warns tw = {0};
-		ksk_errinfo te;
-		ksk_errinfo_clear(&te);
-		if (qry_fetch_trace(a->b, sums[i].trace_id, sums[i].start_ns, sums[i].end_ns, &td,
-		                    &tw, &te) != KSK_OK)
-			continue; /* expired between search and fetch */
-		size_t ns;
-		const qry_span_in *sp = qry_tdata_spans(td, &ns);
-		if (ns == 0 || !qry_trace_matches(&s, sp, ns)) {
-			qry_tdata_destroy(td);
-			continue;
+	for (size_t next = 0; next < n && emitted < want;) {
+		size_t round = want - emitted;
+		if (round > n - next)
+			round = n - next;
+		qry_spool pool[QRY_SEARCH_THREADS];
+		pthread_t th[QRY_SEARCH_THREADS];
+		bool started[QRY_SEARCH_THREADS] = {false};
+		size_t nt = round < QRY_SEARCH_THREADS ? round : QRY_SEARCH_THREADS;
+		for (size_t t = 0; t < nt; t++) {
+			pool[t] = (qry_spool){a, &s, zipkin, jobs + next, round, nt, t};
+			if (t > 0)
+				started[t] = pthread_create(&th[t], NULL, qry_spool_main, &pool[t]) == 0;
 		}
-		qry_gen *g;
-		if (qry_gen_trace(a, td, false, zipkin ? GEN_ZIPKIN : GEN_JAEGER, &g, &te) != KSK_OK)
-			continue;
-		qry_gen_write_all(g, &j);
-		qry_gen_free(g);
-		emitted++;
-		for (uint32_t k = 0; k < tw.n; k++)
-			qry_warn(&w, "%s", tw.msg[k]);
+		qry_spool_main(&pool[0]);
+		for (size_t t = 1; t < nt; t++) {
+			if (started[t])
+				pthread_join(th[t], NULL);
+			else
+				qry_spool_main(&pool[t]);
+		}
+		for (size_t k = next; k < next + round; k++) {
+			for (uint32_t x = 0; x < jobs[k].warns.n; x++)
+				qry_warn(&w, "%s", jobs[k].warns.msg[x]);
+			if (jobs[k].ok && emitted < want) {
+				qry_json_raw(&j, jobs[k].out.data, jobs[k].out.len);
+				emitted++;
+			}
+		}
+		next += round;
 	}
+	for (size_t i = 0; i < n; i++)
+		ksk_buf_fini(&jobs[i].out);
+	free(jobs);
 	qry_json_arr_end(&j);
 	if (!zipkin)
 		qry_env_tail(&j, emitted, want, &w);

@@ -226,6 +226,12 @@ void qry_json_dbl(qry_json *j, double v)
 	qj_put(j, b, (size_t)n);
 }
 
+void qry_json_raw(qry_json *j, const void *s, size_t n)
+{
+	qj_sep(j);
+	qj_put(j, s, n);
+}
+
 void qry_json_bool(qry_json *j, bool v)
 {
 	qj_sep(j);

@@ -55,6 +55,10 @@ void qry_json_hex(qry_json *j, const uint8_t *id, size_t n); /* "0af7..." */
 void qry_json_strf(qry_json *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*! qry_json_raw() : a value already encoded as JSON (e.g. rendered by
+ *  another writer on another thread), with the separator it needs. */
+void qry_json_raw(qry_json *j, const void *s, size_t n);
+
 /*! qry_json_escape() : appends `s` escaped, without quotes. */
 void qry_json_escape(ksk_buf *out, const char *s, size_t n);
 
