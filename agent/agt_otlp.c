@@ -647,113 +647,6 @@ static ksk_err agt_j_count(json_t *root, const char *top, const char *mid,
 	return KSK_OK;
 }
 
-ksk_err agt_otlp_traces_json(const char *body, size_t len, ksk_arena *a,
-                             agt_otlp_out *out, ksk_errinfo *ei)
-{
-	agt_oj c;
-	size_t n_res, n_spans;
-	ksk_err rc = KSK_OK;
-	char where[128];
-	if (!a || !out || (!body && len))
-		return ksk_errinfo_set(ei, KSK_EINVAL, "otlp json: null argument");
-	agt_out_clear(out);
-	json_t *root = agt_j_load(body, len, ei, "otlp traces");
-	if (!root)
-		return KSK_EPARSE;
-	memset(&c, 0, sizeof(c));
-	c.a = a;
-	c.out = out;
-	if (!json_is_object(root)) {
-		rc = ksk_errinfo_set(ei, KSK_EPARSE,
-		                     "otlp traces: top level must be an object");
-		goto done;
-	}
-	rc = agt_j_count(root, "resourceSpans", "scopeSpans", "spans", &n_res,
-	                 &n_spans, ei);
-	if (rc != KSK_OK)
-		goto done;
-	if (n_res > UINT32_MAX / 2 || n_spans > UINT32_MAX / 2) {
-		rc = ksk_errinfo_set(ei, KSK_ELIMIT, "otlp traces: too many records");
-		goto done;
-	}
-	if (n_res) {
-		out->resources = ksk_arena_calloc(a, n_res, sizeof(ksk_resource));
-		out->spans = ksk_arena_calloc(a, n_spans ? n_spans : 1, sizeof(ksk_span));
-		if (!out->resources || !out->spans) {
-			rc = ksk_errinfo_set(ei, agt__arena_err(a),
-			                     "otlp traces: arena full");
-			goto done;
-		}
-	}
-	json_t *rs = json_object_get(root, "resourceSpans");
-	for (size_t i = 0; i < n_res; i++) {
-		json_t *r = json_array_get(rs, i);
-		ksk_resource *res = &out->resources[out->n_resources];
-		rc = agt_j_resource(&c, json_object_get(r, "resource"), res);
-		json_t *ss = json_object_get(r, "scopeSpans");
-		size_t nss = json_is_array(ss) ? json_array_size(ss) : 0;
-		if (rc == KSK_ERECORD) {
-			/* a bad resource rejects all its spans */
-			snprintf(where, sizeof(where), "resourceSpans[%zu].resource", i);
-			for (size_t j = 0; j < nss; j++) {
-				json_t *sp = json_object_get(json_array_get(ss, j), "spans");
-				size_t ns = json_is_array(sp) ? json_array_size(sp) : 0;
-				for (size_t k = 0; k < ns; k++)
-					agt__reject(out, where, &c.why);
-			}
-			rc = KSK_OK;
-			continue;
-		}
-		if (rc != KSK_OK)
-			goto arena;
-		uint32_t ridx = out->n_resources++;
-		for (size_t j = 0; j < nss; j++) {
-			json_t *s = json_array_get(ss, j);
-			ksk_str sn, sv;
-			json_t *sp = json_object_get(s, "spans");
-			size_t ns = json_is_array(sp) ? json_array_size(sp) : 0;
-			rc = agt_j_scope(&c, json_object_get(s, "scope"), &sn, &sv);
-			if (rc == KSK_ERECORD) {
-				snprintf(where, sizeof(where),
-				         "resourceSpans[%zu].scopeSpans[%zu].scope", i, j);
-				for (size_t k = 0; k < ns; k++)
-					agt__reject(out, where, &c.why);
-				rc = KSK_OK;
-				continue;
-			}
-			if (rc != KSK_OK)
-				goto arena;
-			for (size_t k = 0; k < ns; k++) {
-				ksk_span *o = &out->spans[out->n_spans];
-				rc = agt_j_span(&c, json_array_get(sp, k), o);
-				if (rc == KSK_ERECORD) {
-					snprintf(where, sizeof(where),
-					         "resourceSpans[%zu].scopeSpans[%zu].spans[%zu]",
-					         i, j, k);
-					agt__reject(out, where, &c.why);
-					rc = KSK_OK;
-					continue;
-				}
-				if (rc != KSK_OK)
-					goto arena;
-				o->scope_name = sn;
-				o->scope_version = sv;
-				o->resource = ridx;
-				out->n_spans++;
-			}
-		}
-	}
-	goto done;
-arena:
-	rc = ksk_errinfo_set(ei, rc, "otlp traces: arena full (%s)",
-	                     ksk_strerror(rc));
-done:
-	json_decref(root);
-	if (rc != KSK_OK)
-		agt_out_clear(out);
-	return rc;
-}
-
 /* ---- OTLP JSON: logs -------------------------------------------------------- */
 
 static ksk_err agt_j_logrec(agt_oj *c, json_t *jl, uint64_t now_ns, ksk_log *l)
@@ -793,58 +686,84 @@ static ksk_err agt_j_logrec(agt_oj *c, json_t *jl, uint64_t now_ns, ksk_log *l)
 	return KSK_OK;
 }
 
-ksk_err agt_otlp_logs_json(const char *body, size_t len, uint64_t now_ns,
-                           ksk_arena *a, agt_otlp_out *out, ksk_errinfo *ei)
+/* ---- OTLP JSON: the resource / scope / record walk ---------------------------- */
+
+/* What differs between an ExportTraceServiceRequest and an
+ * ExportLogsServiceRequest: the three array names and the record. */
+typedef struct agt_ojkind {
+	const char *what;             /* "otlp traces" */
+	const char *top, *mid, *leaf; /* resourceSpans, scopeSpans, spans */
+	bool logs;                    /* records are logs (else spans) */
+} agt_ojkind;
+
+static const agt_ojkind agt_oj_traces = {"otlp traces", "resourceSpans", "scopeSpans",
+                                         "spans", false};
+static const agt_ojkind agt_oj_logs = {"otlp logs", "resourceLogs", "scopeLogs",
+                                       "logRecords", true};
+
+/* Rejects every record under `scopes` (a bad resource) or `recs` (a bad
+ * scope), each with `where` and the reason in c->why. */
+static void agt_j_reject_all(agt_oj *c, json_t *scopes, const char *leaf, json_t *recs,
+                             const char *where)
+{
+	for (size_t j = 0; scopes && j < json_array_size(scopes); j++) {
+		json_t *r = json_object_get(json_array_get(scopes, j), leaf);
+		for (size_t k = 0; k < (json_is_array(r) ? json_array_size(r) : 0); k++)
+			agt__reject(c->out, where, &c->why);
+	}
+	for (size_t k = 0; recs && k < json_array_size(recs); k++)
+		agt__reject(c->out, where, &c->why);
+}
+
+static ksk_err agt_otlp_json(const agt_ojkind *kd, const char *body, size_t len,
+                             uint64_t now_ns, ksk_arena *a, agt_otlp_out *out, ksk_errinfo *ei)
 {
 	agt_oj c;
-	size_t n_res, n_logs;
+	size_t n_res, n_recs;
 	ksk_err rc = KSK_OK;
 	char where[128];
 	if (!a || !out || (!body && len))
 		return ksk_errinfo_set(ei, KSK_EINVAL, "otlp json: null argument");
 	agt_out_clear(out);
-	json_t *root = agt_j_load(body, len, ei, "otlp logs");
+	json_t *root = agt_j_load(body, len, ei, kd->what);
 	if (!root)
 		return KSK_EPARSE;
 	memset(&c, 0, sizeof(c));
 	c.a = a;
 	c.out = out;
 	if (!json_is_object(root)) {
-		rc = ksk_errinfo_set(ei, KSK_EPARSE,
-		                     "otlp logs: top level must be an object");
+		rc = ksk_errinfo_set(ei, KSK_EPARSE, "%s: top level must be an object", kd->what);
 		goto done;
 	}
-	rc = agt_j_count(root, "resourceLogs", "scopeLogs", "logRecords", &n_res,
-	                 &n_logs, ei);
+	rc = agt_j_count(root, kd->top, kd->mid, kd->leaf, &n_res, &n_recs, ei);
 	if (rc != KSK_OK)
 		goto done;
-	if (n_res > UINT32_MAX / 2 || n_logs > UINT32_MAX / 2) {
-		rc = ksk_errinfo_set(ei, KSK_ELIMIT, "otlp logs: too many records");
+	if (n_res > UINT32_MAX / 2 || n_recs > UINT32_MAX / 2) {
+		rc = ksk_errinfo_set(ei, KSK_ELIMIT, "%s: too many records", kd->what);
 		goto done;
 	}
 	if (n_res) {
 		out->resources = ksk_arena_calloc(a, n_res, sizeof(ksk_resource));
-		out->logs = ksk_arena_calloc(a, n_logs ? n_logs : 1, sizeof(ksk_log));
-		if (!out->resources || !out->logs) {
-			rc = ksk_errinfo_set(ei, agt__arena_err(a), "otlp logs: arena full");
+		void *recs = kd->logs ? (void *)(out->logs = ksk_arena_calloc(
+		                                     a, n_recs ? n_recs : 1, sizeof(ksk_log)))
+		                      : (void *)(out->spans = ksk_arena_calloc(
+		                                     a, n_recs ? n_recs : 1, sizeof(ksk_span)));
+		if (!out->resources || !recs) {
+			rc = ksk_errinfo_set(ei, agt__arena_err(a), "%s: arena full", kd->what);
 			goto done;
 		}
 	}
-	json_t *rl = json_object_get(root, "resourceLogs");
+	json_t *top = json_object_get(root, kd->top);
 	for (size_t i = 0; i < n_res; i++) {
-		json_t *r = json_array_get(rl, i);
+		json_t *r = json_array_get(top, i);
 		ksk_resource *res = &out->resources[out->n_resources];
 		rc = agt_j_resource(&c, json_object_get(r, "resource"), res);
-		json_t *ss = json_object_get(r, "scopeLogs");
+		json_t *ss = json_object_get(r, kd->mid);
 		size_t nss = json_is_array(ss) ? json_array_size(ss) : 0;
 		if (rc == KSK_ERECORD) {
-			snprintf(where, sizeof(where), "resourceLogs[%zu].resource", i);
-			for (size_t j = 0; j < nss; j++) {
-				json_t *lr = json_object_get(json_array_get(ss, j), "logRecords");
-				size_t nl = json_is_array(lr) ? json_array_size(lr) : 0;
-				for (size_t k = 0; k < nl; k++)
-					agt__reject(out, where, &c.why);
-			}
+			/* a bad resource rejects all its records */
+			snprintf(where, sizeof(where), "%s[%zu].resource", kd->top, i);
+			agt_j_reject_all(&c, nss ? ss : NULL, kd->leaf, NULL, where);
 			rc = KSK_OK;
 			continue;
 		}
@@ -854,47 +773,66 @@ ksk_err agt_otlp_logs_json(const char *body, size_t len, uint64_t now_ns,
 		for (size_t j = 0; j < nss; j++) {
 			json_t *s = json_array_get(ss, j);
 			ksk_str sn, sv;
-			json_t *lr = json_object_get(s, "logRecords");
-			size_t nl = json_is_array(lr) ? json_array_size(lr) : 0;
+			json_t *rs = json_object_get(s, kd->leaf);
+			size_t nr = json_is_array(rs) ? json_array_size(rs) : 0;
 			rc = agt_j_scope(&c, json_object_get(s, "scope"), &sn, &sv);
 			if (rc == KSK_ERECORD) {
-				snprintf(where, sizeof(where),
-				         "resourceLogs[%zu].scopeLogs[%zu].scope", i, j);
-				for (size_t k = 0; k < nl; k++)
-					agt__reject(out, where, &c.why);
+				snprintf(where, sizeof(where), "%s[%zu].%s[%zu].scope", kd->top, i,
+				         kd->mid, j);
+				agt_j_reject_all(&c, NULL, NULL, nr ? rs : NULL, where);
 				rc = KSK_OK;
 				continue;
 			}
 			if (rc != KSK_OK)
 				goto arena;
-			for (size_t k = 0; k < nl; k++) {
-				ksk_log *o = &out->logs[out->n_logs];
-				rc = agt_j_logrec(&c, json_array_get(lr, k), now_ns, o);
+			for (size_t k = 0; k < nr; k++) {
+				json_t *jr = json_array_get(rs, k);
+				ksk_span *sp = kd->logs ? NULL : &out->spans[out->n_spans];
+				ksk_log *lg = kd->logs ? &out->logs[out->n_logs] : NULL;
+				rc = kd->logs ? agt_j_logrec(&c, jr, now_ns, lg) : agt_j_span(&c, jr, sp);
 				if (rc == KSK_ERECORD) {
-					snprintf(where, sizeof(where),
-					         "resourceLogs[%zu].scopeLogs[%zu].logRecords[%zu]",
-					         i, j, k);
+					snprintf(where, sizeof(where), "%s[%zu].%s[%zu].%s[%zu]", kd->top, i,
+					         kd->mid, j, kd->leaf, k);
 					agt__reject(out, where, &c.why);
 					rc = KSK_OK;
 					continue;
 				}
 				if (rc != KSK_OK)
 					goto arena;
-				o->scope_name = sn;
-				o->scope_version = sv;
-				o->resource = ridx;
-				out->n_logs++;
+				if (kd->logs) {
+					lg->scope_name = sn;
+					lg->scope_version = sv;
+					lg->resource = ridx;
+					out->n_logs++;
+				} else {
+					sp->scope_name = sn;
+					sp->scope_version = sv;
+					sp->resource = ridx;
+					out->n_spans++;
+				}
 			}
 		}
 	}
 	goto done;
 arena:
-	rc = ksk_errinfo_set(ei, rc, "otlp logs: arena full (%s)", ksk_strerror(rc));
+	rc = ksk_errinfo_set(ei, rc, "%s: arena full (%s)", kd->what, ksk_strerror(rc));
 done:
 	json_decref(root);
 	if (rc != KSK_OK)
 		agt_out_clear(out);
 	return rc;
+}
+
+ksk_err agt_otlp_traces_json(const char *body, size_t len, ksk_arena *a,
+                             agt_otlp_out *out, ksk_errinfo *ei)
+{
+	return agt_otlp_json(&agt_oj_traces, body, len, 0, a, out, ei);
+}
+
+ksk_err agt_otlp_logs_json(const char *body, size_t len, uint64_t now_ns,
+                           ksk_arena *a, agt_otlp_out *out, ksk_errinfo *ei)
+{
+	return agt_otlp_json(&agt_oj_logs, body, len, now_ns, a, out, ei);
 }
 
 /* ---- Zipkin v2 JSON ----------------------------------------------------------- */
