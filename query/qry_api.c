@@ -150,22 +150,16 @@ static void qry_error(qry_response *rs, int status, const uint8_t *trace_id, con
 	qry_json_obj(&j);
 	qry_json_key(&j, "data");
 	qry_json_null(&j);
-	qry_json_key(&j, "total");
-	qry_json_u64(&j, 0);
-	qry_json_key(&j, "limit");
-	qry_json_u64(&j, 0);
-	qry_json_key(&j, "offset");
-	qry_json_u64(&j, 0);
+	qry_json_kv_u64(&j, "total", 0);
+	qry_json_kv_u64(&j, "limit", 0);
+	qry_json_kv_u64(&j, "offset", 0);
 	qry_json_key(&j, "errors");
 	qry_json_arr(&j);
 	qry_json_obj(&j);
-	qry_json_key(&j, "code");
-	qry_json_u64(&j, (uint64_t)status);
-	qry_json_key(&j, "msg");
-	qry_json_cstr(&j, msg[0] ? msg : qry_status_text(status));
+	qry_json_kv_u64(&j, "code", (uint64_t)status);
+	qry_json_kv_cstr(&j, "msg", msg[0] ? msg : qry_status_text(status));
 	if (trace_id) {
-		qry_json_key(&j, "traceID");
-		qry_json_hex(&j, trace_id, KSK_TRACE_ID_LEN);
+		qry_json_kv_hex(&j, "traceID", trace_id, KSK_TRACE_ID_LEN);
 	}
 	qry_json_obj_end(&j);
 	qry_json_arr_end(&j);
@@ -195,12 +189,9 @@ static void qry_text(qry_response *rs, int status, const char *fmt, ...)
 /* the rest of the envelope after data */
 static void qry_env_tail(qry_json *j, uint64_t total, uint64_t limit, const qry_warns *w)
 {
-	qry_json_key(j, "total");
-	qry_json_u64(j, total);
-	qry_json_key(j, "limit");
-	qry_json_u64(j, limit);
-	qry_json_key(j, "offset");
-	qry_json_u64(j, 0);
+	qry_json_kv_u64(j, "total", total);
+	qry_json_kv_u64(j, "limit", limit);
+	qry_json_kv_u64(j, "offset", 0);
 	qry_json_key(j, "errors");
 	if (!w || w->n == 0) {
 		qry_json_null(j);
@@ -208,10 +199,8 @@ static void qry_env_tail(qry_json *j, uint64_t total, uint64_t limit, const qry_
 		qry_json_arr(j);
 		for (uint32_t i = 0; i < w->n; i++) {
 			qry_json_obj(j);
-			qry_json_key(j, "code");
-			qry_json_u64(j, 502);
-			qry_json_key(j, "msg");
-			qry_json_cstr(j, w->msg[i]);
+			qry_json_kv_u64(j, "code", 502);
+			qry_json_kv_cstr(j, "msg", w->msg[i]);
 			qry_json_obj_end(j);
 		}
 		qry_json_arr_end(j);
@@ -469,19 +458,16 @@ static void qry_key_str(qry_json *j, ksk_str k)
 static void qry_jtag(qry_json *j, ksk_str key, const ksk_value *v)
 {
 	qry_json_obj(j);
-	qry_json_key(j, "key");
-	qry_json_kstr(j, key);
+	qry_json_kv_kstr(j, "key", key);
 	qry_json_key(j, "type");
 	switch (v->type) {
 	case KSK_VAL_BOOL:
 		qry_json_cstr(j, "bool");
-		qry_json_key(j, "value");
-		qry_json_bool(j, v->u.b);
+		qry_json_kv_bool(j, "value", v->u.b);
 		break;
 	case KSK_VAL_INT:
 		qry_json_cstr(j, "int64");
-		qry_json_key(j, "value");
-		qry_json_i64(j, v->u.i);
+		qry_json_kv_i64(j, "value", v->u.i);
 		break;
 	case KSK_VAL_DOUBLE:
 		qry_json_cstr(j, "float64");
@@ -518,19 +504,15 @@ static void qry_log_json(qry_json *j, const qry_log_in *l)
 {
 	const ksk_log *g = l->log;
 	qry_json_obj(j);
-	qry_json_key(j, "timestamp");
-	qry_json_u64(j, qry_us(g->time_ns ? g->time_ns : g->observed_ns));
-	qry_json_key(j, "service");
-	qry_json_kstr(j, l->service);
-	qry_json_key(j, "host");
-	qry_json_kstr(j, l->host);
+	qry_json_kv_u64(j, "timestamp", qry_us(g->time_ns ? g->time_ns : g->observed_ns));
+	qry_json_kv_kstr(j, "service", l->service);
+	qry_json_kv_kstr(j, "host", l->host);
 	qry_json_key(j, "severity");
 	if (g->severity_text.len)
 		qry_json_kstr(j, g->severity_text);
 	else
 		qry_json_cstr(j, ksk_severity_name(g->severity));
-	qry_json_key(j, "severityNumber");
-	qry_json_u64(j, g->severity);
+	qry_json_kv_u64(j, "severityNumber", g->severity);
 	qry_json_key(j, "body");
 	if (g->body.type == KSK_VAL_STR)
 		qry_json_kstr(j, g->body.u.s);
@@ -644,16 +626,12 @@ static void qry_jaeger_span(qry_gen *g, qry_json *j, uint32_t idx)
 	const ksk_span *s = g->spans[idx].span;
 	const qry_node *nd = &g->nodes[idx];
 	qry_json_obj(j);
-	qry_json_key(j, "traceID");
-	qry_json_hex(j, s->trace_id, KSK_TRACE_ID_LEN);
+	qry_json_kv_hex(j, "traceID", s->trace_id, KSK_TRACE_ID_LEN);
 	uint8_t oid[KSK_SPAN_ID_LEN];
 	qry_out_id(g, idx, oid);
-	qry_json_key(j, "spanID");
-	qry_json_hex(j, oid, KSK_SPAN_ID_LEN);
-	qry_json_key(j, "flags");
-	qry_json_u64(j, s->flags & 0xff);
-	qry_json_key(j, "operationName");
-	qry_json_kstr(j, s->name);
+	qry_json_kv_hex(j, "spanID", oid, KSK_SPAN_ID_LEN);
+	qry_json_kv_u64(j, "flags", s->flags & 0xff);
+	qry_json_kv_kstr(j, "operationName", s->name);
 	qry_json_key(j, "references");
 	qry_json_arr(j);
 	if (s->has_parent) {
@@ -663,29 +641,21 @@ static void qry_jaeger_span(qry_gen *g, qry_json *j, uint32_t idx)
 		else
 			memcpy(pid, s->parent_id, KSK_SPAN_ID_LEN);
 		qry_json_obj(j);
-		qry_json_key(j, "refType");
-		qry_json_cstr(j, "CHILD_OF");
-		qry_json_key(j, "traceID");
-		qry_json_hex(j, s->trace_id, KSK_TRACE_ID_LEN);
-		qry_json_key(j, "spanID");
-		qry_json_hex(j, pid, KSK_SPAN_ID_LEN);
+		qry_json_kv_cstr(j, "refType", "CHILD_OF");
+		qry_json_kv_hex(j, "traceID", s->trace_id, KSK_TRACE_ID_LEN);
+		qry_json_kv_hex(j, "spanID", pid, KSK_SPAN_ID_LEN);
 		qry_json_obj_end(j);
 	}
 	for (uint32_t i = 0; i < s->n_links; i++) {
 		qry_json_obj(j);
-		qry_json_key(j, "refType");
-		qry_json_cstr(j, "FOLLOWS_FROM");
-		qry_json_key(j, "traceID");
-		qry_json_hex(j, s->links[i].trace_id, KSK_TRACE_ID_LEN);
-		qry_json_key(j, "spanID");
-		qry_json_hex(j, s->links[i].span_id, KSK_SPAN_ID_LEN);
+		qry_json_kv_cstr(j, "refType", "FOLLOWS_FROM");
+		qry_json_kv_hex(j, "traceID", s->links[i].trace_id, KSK_TRACE_ID_LEN);
+		qry_json_kv_hex(j, "spanID", s->links[i].span_id, KSK_SPAN_ID_LEN);
 		qry_json_obj_end(j);
 	}
 	qry_json_arr_end(j);
-	qry_json_key(j, "startTime");
-	qry_json_u64(j, qry_us(nd->start_ns));
-	qry_json_key(j, "duration");
-	qry_json_u64(j, qry_us(nd->end_ns - nd->start_ns));
+	qry_json_kv_u64(j, "startTime", qry_us(nd->start_ns));
+	qry_json_kv_u64(j, "duration", qry_us(nd->end_ns - nd->start_ns));
 	qry_json_key(j, "tags");
 	qry_json_arr(j);
 	for (uint32_t i = 0; i < s->n_attrs; i++)
@@ -713,8 +683,7 @@ static void qry_jaeger_span(qry_gen *g, qry_json *j, uint32_t idx)
 	for (uint32_t i = 0; i < s->n_events; i++) {
 		const ksk_event *e = &s->events[i];
 		qry_json_obj(j);
-		qry_json_key(j, "timestamp");
-		qry_json_u64(j, qry_us((uint64_t)((int64_t)e->time_ns + nd->skew_ns)));
+		qry_json_kv_u64(j, "timestamp", qry_us((uint64_t)((int64_t)e->time_ns + nd->skew_ns)));
 		qry_json_key(j, "fields");
 		qry_json_arr(j);
 		ksk_value nm = ksk_val_str(e->name);
@@ -741,8 +710,7 @@ static void qry_jaeger_span(qry_gen *g, qry_json *j, uint32_t idx)
 static void qry_jaeger_head(qry_gen *g, qry_json *j)
 {
 	qry_json_obj(j);
-	qry_json_key(j, "traceID");
-	qry_json_hex(j, g->spans[g->order[0]].span->trace_id, KSK_TRACE_ID_LEN);
+	qry_json_kv_hex(j, "traceID", g->spans[g->order[0]].span->trace_id, KSK_TRACE_ID_LEN);
 	qry_json_key(j, "spans");
 	qry_json_arr(j);
 }
@@ -758,8 +726,7 @@ static void qry_jaeger_tail(qry_gen *g, qry_json *j)
 		qry_json_key(j, key);
 		const qry_span_in *f = &g->spans[g->proc_first[p]];
 		qry_json_obj(j);
-		qry_json_key(j, "serviceName");
-		qry_json_kstr(j, f->service);
+		qry_json_kv_kstr(j, "serviceName", f->service);
 		qry_json_key(j, "tags");
 		qry_json_arr(j);
 		if (f->resource)
@@ -810,34 +777,26 @@ static void qry_zipkin_span(qry_gen *g, qry_json *j, uint32_t idx)
 	const ksk_span *s = g->spans[idx].span;
 	const qry_node *nd = &g->nodes[idx];
 	qry_json_obj(j);
-	qry_json_key(j, "traceId");
-	qry_json_hex(j, s->trace_id, KSK_TRACE_ID_LEN);
-	qry_json_key(j, "id");
-	qry_json_hex(j, s->span_id, KSK_SPAN_ID_LEN);
+	qry_json_kv_hex(j, "traceId", s->trace_id, KSK_TRACE_ID_LEN);
+	qry_json_kv_hex(j, "id", s->span_id, KSK_SPAN_ID_LEN);
 	if (s->has_parent) {
-		qry_json_key(j, "parentId");
-		qry_json_hex(j, s->parent_id, KSK_SPAN_ID_LEN);
+		qry_json_kv_hex(j, "parentId", s->parent_id, KSK_SPAN_ID_LEN);
 	}
 	const char *k = qry_kind_zipkin(s->kind);
 	if (k) {
-		qry_json_key(j, "kind");
-		qry_json_cstr(j, k);
+		qry_json_kv_cstr(j, "kind", k);
 	}
-	qry_json_key(j, "name");
-	qry_json_kstr(j, s->name);
-	qry_json_key(j, "timestamp");
-	qry_json_u64(j, qry_us(nd->start_ns));
+	qry_json_kv_kstr(j, "name", s->name);
+	qry_json_kv_u64(j, "timestamp", qry_us(nd->start_ns));
 	qry_json_key(j, "duration");
 	uint64_t d = qry_us(nd->end_ns - nd->start_ns);
 	qry_json_u64(j, d ? d : 1);
 	if (nd->flags & QRY_F_SHARED) {
-		qry_json_key(j, "shared");
-		qry_json_bool(j, true);
+		qry_json_kv_bool(j, "shared", true);
 	}
 	qry_json_key(j, "localEndpoint");
 	qry_json_obj(j);
-	qry_json_key(j, "serviceName");
-	qry_json_kstr(j, g->spans[idx].service);
+	qry_json_kv_kstr(j, "serviceName", g->spans[idx].service);
 	qry_json_obj_end(j);
 	const ksk_attr *peer = qry_attr(s, "peer.service");
 	if (!peer)
@@ -845,8 +804,7 @@ static void qry_zipkin_span(qry_gen *g, qry_json *j, uint32_t idx)
 	if (peer && peer->value.type == KSK_VAL_STR) {
 		qry_json_key(j, "remoteEndpoint");
 		qry_json_obj(j);
-		qry_json_key(j, "serviceName");
-		qry_json_kstr(j, peer->value.u.s);
+		qry_json_kv_kstr(j, "serviceName", peer->value.u.s);
 		qry_json_obj_end(j);
 	}
 	if (s->n_events) {
@@ -854,10 +812,8 @@ static void qry_zipkin_span(qry_gen *g, qry_json *j, uint32_t idx)
 		qry_json_arr(j);
 		for (uint32_t i = 0; i < s->n_events; i++) {
 			qry_json_obj(j);
-			qry_json_key(j, "timestamp");
-			qry_json_u64(j, qry_us((uint64_t)((int64_t)s->events[i].time_ns + nd->skew_ns)));
-			qry_json_key(j, "value");
-			qry_json_kstr(j, s->events[i].name);
+			qry_json_kv_u64(j, "timestamp", qry_us((uint64_t)((int64_t)s->events[i].time_ns + nd->skew_ns)));
+			qry_json_kv_kstr(j, "value", s->events[i].name);
 			qry_json_obj_end(j);
 		}
 		qry_json_arr_end(j);
@@ -885,14 +841,10 @@ static void qry_compact_head(qry_gen *g, qry_json *j)
 {
 	uint64_t t0 = qry_trace_start_ns(g->tr), t1 = qry_trace_end_ns(g->tr);
 	qry_json_obj(j);
-	qry_json_key(j, "traceID");
-	qry_json_hex(j, g->spans[g->order[0]].span->trace_id, KSK_TRACE_ID_LEN);
-	qry_json_key(j, "start");
-	qry_json_u64(j, qry_us(t0));
-	qry_json_key(j, "duration");
-	qry_json_u64(j, qry_us(t1 - t0));
-	qry_json_key(j, "spanCount");
-	qry_json_u64(j, g->n_order);
+	qry_json_kv_hex(j, "traceID", g->spans[g->order[0]].span->trace_id, KSK_TRACE_ID_LEN);
+	qry_json_kv_u64(j, "start", qry_us(t0));
+	qry_json_kv_u64(j, "duration", qry_us(t1 - t0));
+	qry_json_kv_u64(j, "spanCount", g->n_order);
 	qry_json_key(j, "services");
 	qry_json_arr(j);
 	for (size_t p = 0; p < g->n_proc; p++)
@@ -924,35 +876,22 @@ static void qry_compact_span(qry_gen *g, qry_json *j, uint32_t idx)
 	uint8_t oid[KSK_SPAN_ID_LEN];
 	qry_out_id(g, idx, oid);
 	qry_json_obj(j);
-	qry_json_key(j, "spanID");
-	qry_json_hex(j, oid, KSK_SPAN_ID_LEN);
-	qry_json_key(j, "parent");
-	qry_json_i64(j, nd->parent < 0 ? -1 : (int64_t)g->pos[nd->parent]);
-	qry_json_key(j, "depth");
-	qry_json_u64(j, nd->depth);
-	qry_json_key(j, "service");
-	qry_json_u64(j, g->proc[idx]);
-	qry_json_key(j, "name");
-	qry_json_kstr(j, s->name);
-	qry_json_key(j, "kind");
-	qry_json_cstr(j, qry_kind_lower(s->kind));
-	qry_json_key(j, "start");
-	qry_json_u64(j, qry_us(nd->start_ns - t0));
-	qry_json_key(j, "duration");
-	qry_json_u64(j, qry_us(nd->end_ns - nd->start_ns));
-	qry_json_key(j, "self");
-	qry_json_u64(j, qry_us(nd->self_ns));
-	qry_json_key(j, "error");
-	qry_json_bool(j, s->status == KSK_STATUS_ERROR);
-	qry_json_key(j, "critical");
-	qry_json_bool(j, (nd->flags & QRY_F_CRITICAL) != 0);
+	qry_json_kv_hex(j, "spanID", oid, KSK_SPAN_ID_LEN);
+	qry_json_kv_i64(j, "parent", nd->parent < 0 ? -1 : (int64_t)g->pos[nd->parent]);
+	qry_json_kv_u64(j, "depth", nd->depth);
+	qry_json_kv_u64(j, "service", g->proc[idx]);
+	qry_json_kv_kstr(j, "name", s->name);
+	qry_json_kv_cstr(j, "kind", qry_kind_lower(s->kind));
+	qry_json_kv_u64(j, "start", qry_us(nd->start_ns - t0));
+	qry_json_kv_u64(j, "duration", qry_us(nd->end_ns - nd->start_ns));
+	qry_json_kv_u64(j, "self", qry_us(nd->self_ns));
+	qry_json_kv_bool(j, "error", s->status == KSK_STATUS_ERROR);
+	qry_json_kv_bool(j, "critical", (nd->flags & QRY_F_CRITICAL) != 0);
 	if (nd->skew_ns) {
-		qry_json_key(j, "skew");
-		qry_json_i64(j, nd->skew_ns / (int64_t)NS_PER_US);
+		qry_json_kv_i64(j, "skew", nd->skew_ns / (int64_t)NS_PER_US);
 	}
 	if (nd->warning) {
-		qry_json_key(j, "warning");
-		qry_json_cstr(j, nd->warning);
+		qry_json_kv_cstr(j, "warning", nd->warning);
 	}
 	qry_json_obj_end(j);
 }
@@ -1208,42 +1147,28 @@ static void qry_route_trace_stats(qry_api *a, const qry_request *rq, qry_respons
 			errors += g->spans[g->order[i]].span->status == KSK_STATUS_ERROR;
 		}
 		qry_json_obj(&j);
-		qry_json_key(&j, "traceID");
-		qry_json_hex(&j, id, KSK_TRACE_ID_LEN);
-		qry_json_key(&j, "start");
-		qry_json_u64(&j, qry_us(t0));
-		qry_json_key(&j, "duration");
-		qry_json_u64(&j, qry_us(t1 - t0));
-		qry_json_key(&j, "spans");
-		qry_json_u64(&j, g->n_order);
-		qry_json_key(&j, "services");
-		qry_json_u64(&j, g->n_proc);
-		qry_json_key(&j, "depth");
-		qry_json_u64(&j, depth + 1);
-		qry_json_key(&j, "errors");
-		qry_json_u64(&j, errors);
+		qry_json_kv_hex(&j, "traceID", id, KSK_TRACE_ID_LEN);
+		qry_json_kv_u64(&j, "start", qry_us(t0));
+		qry_json_kv_u64(&j, "duration", qry_us(t1 - t0));
+		qry_json_kv_u64(&j, "spans", g->n_order);
+		qry_json_kv_u64(&j, "services", g->n_proc);
+		qry_json_kv_u64(&j, "depth", depth + 1);
+		qry_json_kv_u64(&j, "errors", errors);
 		size_t nl;
 		qry_tdata_logs(g->td, &nl);
-		qry_json_key(&j, "logs");
-		qry_json_u64(&j, nl);
+		qry_json_kv_u64(&j, "logs", nl);
 		qry_json_key(&j, "operations");
 		qry_json_arr(&j);
 		size_t ns;
 		const qry_stat *st = qry_trace_stats(g->tr, &ns);
 		for (size_t i = 0; i < ns; i++) {
 			qry_json_obj(&j);
-			qry_json_key(&j, "service");
-			qry_json_kstr(&j, st[i].service);
-			qry_json_key(&j, "operation");
-			qry_json_kstr(&j, st[i].operation);
-			qry_json_key(&j, "count");
-			qry_json_u64(&j, st[i].count);
-			qry_json_key(&j, "errors");
-			qry_json_u64(&j, st[i].errors);
-			qry_json_key(&j, "totalDuration");
-			qry_json_u64(&j, qry_us(st[i].total_ns));
-			qry_json_key(&j, "selfTime");
-			qry_json_u64(&j, qry_us(st[i].self_ns));
+			qry_json_kv_kstr(&j, "service", st[i].service);
+			qry_json_kv_kstr(&j, "operation", st[i].operation);
+			qry_json_kv_u64(&j, "count", st[i].count);
+			qry_json_kv_u64(&j, "errors", st[i].errors);
+			qry_json_kv_u64(&j, "totalDuration", qry_us(st[i].total_ns));
+			qry_json_kv_u64(&j, "selfTime", qry_us(st[i].self_ns));
 			qry_json_obj_end(&j);
 		}
 		qry_json_arr_end(&j);
@@ -1254,18 +1179,12 @@ static void qry_route_trace_stats(qry_api *a, const qry_request *rq, qry_respons
 		const qry_node *nd = &g->nodes[cp[i]];
 		const ksk_span *s = g->spans[cp[i]].span;
 		qry_json_obj(&j);
-		qry_json_key(&j, "spanID");
-		qry_json_hex(&j, s->span_id, KSK_SPAN_ID_LEN);
-		qry_json_key(&j, "service");
-		qry_json_kstr(&j, g->spans[cp[i]].service);
-		qry_json_key(&j, "operation");
-		qry_json_kstr(&j, s->name);
-		qry_json_key(&j, "start");
-		qry_json_u64(&j, qry_us(nd->start_ns));
-		qry_json_key(&j, "duration");
-		qry_json_u64(&j, qry_us(nd->end_ns - nd->start_ns));
-		qry_json_key(&j, "selfTime");
-		qry_json_u64(&j, qry_us(nd->self_ns));
+		qry_json_kv_hex(&j, "spanID", s->span_id, KSK_SPAN_ID_LEN);
+		qry_json_kv_kstr(&j, "service", g->spans[cp[i]].service);
+		qry_json_kv_kstr(&j, "operation", s->name);
+		qry_json_kv_u64(&j, "start", qry_us(nd->start_ns));
+		qry_json_kv_u64(&j, "duration", qry_us(nd->end_ns - nd->start_ns));
+		qry_json_kv_u64(&j, "selfTime", qry_us(nd->self_ns));
 		qry_json_obj_end(&j);
 	}
 	qry_json_arr_end(&j);
@@ -1705,12 +1624,9 @@ static void qry_route_multi_get(qry_api *a, const qry_request *rq, qry_response 
 		found++;
 	}
 	qry_json_arr_end(&j);
-	qry_json_key(&j, "total");
-	qry_json_u64(&j, found);
-	qry_json_key(&j, "limit");
-	qry_json_u64(&j, 0);
-	qry_json_key(&j, "offset");
-	qry_json_u64(&j, 0);
+	qry_json_kv_u64(&j, "total", found);
+	qry_json_kv_u64(&j, "limit", 0);
+	qry_json_kv_u64(&j, "offset", 0);
 	qry_json_key(&j, "errors");
 	if (n_missing == 0 && w.n == 0) {
 		qry_json_null(&j);
@@ -1718,20 +1634,15 @@ static void qry_route_multi_get(qry_api *a, const qry_request *rq, qry_response 
 		qry_json_arr(&j);
 		for (size_t i = 0; i < n_missing; i++) {
 			qry_json_obj(&j);
-			qry_json_key(&j, "code");
-			qry_json_u64(&j, 404);
-			qry_json_key(&j, "msg");
-			qry_json_cstr(&j, "trace not found");
-			qry_json_key(&j, "traceID");
-			qry_json_hex(&j, missing[i], KSK_TRACE_ID_LEN);
+			qry_json_kv_u64(&j, "code", 404);
+			qry_json_kv_cstr(&j, "msg", "trace not found");
+			qry_json_kv_hex(&j, "traceID", missing[i], KSK_TRACE_ID_LEN);
 			qry_json_obj_end(&j);
 		}
 		for (uint32_t i = 0; i < w.n; i++) {
 			qry_json_obj(&j);
-			qry_json_key(&j, "code");
-			qry_json_u64(&j, 502);
-			qry_json_key(&j, "msg");
-			qry_json_cstr(&j, w.msg[i]);
+			qry_json_kv_u64(&j, "code", 502);
+			qry_json_kv_cstr(&j, "msg", w.msg[i]);
 			qry_json_obj_end(&j);
 		}
 		qry_json_arr_end(&j);
@@ -1774,22 +1685,14 @@ static void qry_route_summaries(qry_api *a, const qry_request *rq, qry_response 
 	for (size_t i = 0; i < n; i++) {
 		const qry_summary *q = &sums[i];
 		qry_json_obj(&j);
-		qry_json_key(&j, "traceID");
-		qry_json_hex(&j, q->trace_id, KSK_TRACE_ID_LEN);
-		qry_json_key(&j, "start");
-		qry_json_u64(&j, qry_us(q->start_ns));
-		qry_json_key(&j, "duration");
-		qry_json_u64(&j, qry_us(q->end_ns - q->start_ns));
-		qry_json_key(&j, "spans");
-		qry_json_u64(&j, q->spans);
-		qry_json_key(&j, "errors");
-		qry_json_u64(&j, q->errors);
-		qry_json_key(&j, "logs");
-		qry_json_u64(&j, q->logs);
-		qry_json_key(&j, "rootService");
-		qry_json_kstr(&j, q->root_service);
-		qry_json_key(&j, "rootName");
-		qry_json_kstr(&j, q->root_name);
+		qry_json_kv_hex(&j, "traceID", q->trace_id, KSK_TRACE_ID_LEN);
+		qry_json_kv_u64(&j, "start", qry_us(q->start_ns));
+		qry_json_kv_u64(&j, "duration", qry_us(q->end_ns - q->start_ns));
+		qry_json_kv_u64(&j, "spans", q->spans);
+		qry_json_kv_u64(&j, "errors", q->errors);
+		qry_json_kv_u64(&j, "logs", q->logs);
+		qry_json_kv_kstr(&j, "rootService", q->root_service);
+		qry_json_kv_kstr(&j, "rootName", q->root_name);
 		qry_json_key(&j, "services");
 		qry_json_arr(&j);
 		for (uint32_t k = 0; k < q->n_services; k++)
@@ -1884,10 +1787,8 @@ static void qry_route_operations(qry_api *a, const qry_request *rq, qry_response
 			continue; /* names only: one per name */
 		if (mode == 1) {
 			qry_json_obj(&j);
-			qry_json_key(&j, "name");
-			qry_json_kstr(&j, ops[i].name);
-			qry_json_key(&j, "spanKind");
-			qry_json_cstr(&j, ops[i].kind == 0 ? "" : qry_kind_lower(ops[i].kind));
+			qry_json_kv_kstr(&j, "name", ops[i].name);
+			qry_json_kv_cstr(&j, "spanKind", ops[i].kind == 0 ? "" : qry_kind_lower(ops[i].kind));
 			qry_json_obj_end(&j);
 		} else {
 			qry_json_kstr(&j, ops[i].name);
@@ -1958,17 +1859,12 @@ static void qry_route_deps(qry_api *a, const qry_request *rq, qry_response *rs, 
 		if (mode == 0 && svc && *svc && !touches)
 			continue;
 		qry_json_obj(&j);
-		qry_json_key(&j, "parent");
-		qry_json_kstr(&j, e[i].parent);
-		qry_json_key(&j, "child");
-		qry_json_kstr(&j, e[i].child);
-		qry_json_key(&j, "callCount");
-		qry_json_u64(&j, e[i].calls);
-		qry_json_key(&j, "errorCount");
-		qry_json_u64(&j, e[i].errors);
+		qry_json_kv_kstr(&j, "parent", e[i].parent);
+		qry_json_kv_kstr(&j, "child", e[i].child);
+		qry_json_kv_u64(&j, "callCount", e[i].calls);
+		qry_json_kv_u64(&j, "errorCount", e[i].errors);
 		if (mode == 0) {
-			qry_json_key(&j, "avgDurationMicros");
-			qry_json_u64(&j, e[i].calls ? qry_us(e[i].duration_ns_sum / e[i].calls) : 0);
+			qry_json_kv_u64(&j, "avgDurationMicros", e[i].calls ? qry_us(e[i].duration_ns_sum / e[i].calls) : 0);
 		}
 		qry_json_obj_end(&j);
 		cnt++;
@@ -2141,12 +2037,9 @@ static void qry_route_log_stats(qry_api *a, const qry_request *rq, qry_response 
 		if (svc && *svc && !ksk_str_eq(c[i].service, ksk_str_c(svc)))
 			continue;
 		qry_json_obj(&j);
-		qry_json_key(&j, "service");
-		qry_json_kstr(&j, c[i].service);
-		qry_json_key(&j, "severity");
-		qry_json_kstr(&j, c[i].severity);
-		qry_json_key(&j, "count");
-		qry_json_u64(&j, c[i].count);
+		qry_json_kv_kstr(&j, "service", c[i].service);
+		qry_json_kv_kstr(&j, "severity", c[i].severity);
+		qry_json_kv_u64(&j, "count", c[i].count);
 		qry_json_obj_end(&j);
 		cnt++;
 	}

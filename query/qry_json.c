@@ -267,6 +267,42 @@ void qry_json_strf(qry_json *j, const char *fmt, ...)
 	qry_json_str(j, b, (size_t)n);
 }
 
+void qry_json_kv_u64(qry_json *j, const char *k, uint64_t v)
+{
+	qry_json_key(j, k);
+	qry_json_u64(j, v);
+}
+
+void qry_json_kv_i64(qry_json *j, const char *k, int64_t v)
+{
+	qry_json_key(j, k);
+	qry_json_i64(j, v);
+}
+
+void qry_json_kv_kstr(qry_json *j, const char *k, ksk_str v)
+{
+	qry_json_key(j, k);
+	qry_json_kstr(j, v);
+}
+
+void qry_json_kv_cstr(qry_json *j, const char *k, const char *v)
+{
+	qry_json_key(j, k);
+	qry_json_cstr(j, v);
+}
+
+void qry_json_kv_bool(qry_json *j, const char *k, bool v)
+{
+	qry_json_key(j, k);
+	qry_json_bool(j, v);
+}
+
+void qry_json_kv_hex(qry_json *j, const char *k, const uint8_t *id, size_t n)
+{
+	qry_json_key(j, k);
+	qry_json_hex(j, id, n);
+}
+
 ksk_err qry_json_ok(const qry_json *j)
 {
 	return j->out->err;

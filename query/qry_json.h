@@ -55,6 +55,14 @@ void qry_json_hex(qry_json *j, const uint8_t *id, size_t n); /* "0af7..." */
 void qry_json_strf(qry_json *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*! A key and its value in one call ("key": value). */
+void qry_json_kv_u64(qry_json *j, const char *k, uint64_t v);
+void qry_json_kv_i64(qry_json *j, const char *k, int64_t v);
+void qry_json_kv_kstr(qry_json *j, const char *k, ksk_str v);
+void qry_json_kv_cstr(qry_json *j, const char *k, const char *v);
+void qry_json_kv_bool(qry_json *j, const char *k, bool v);
+void qry_json_kv_hex(qry_json *j, const char *k, const uint8_t *id, size_t n);
+
 /*! qry_json_raw() : a value already encoded as JSON (e.g. rendered by
  *  another writer on another thread), with the separator it needs. */
 void qry_json_raw(qry_json *j, const void *s, size_t n);
