@@ -236,6 +236,39 @@ int main(int argc, char **argv)
 		if (system(rm) != 0)
 			return 1;
 	}
+	/* the agent alone: no collector (its --collector port has no
+	 * listener), so the frames stay in the spool; timed until every line
+	 * is read (the spooler then at most its 3 slots behind) */
+	double alone[9], alone_cpu[9];
+	for (int r = 0; r < runs; r++) {
+		char spool[700], glob[800], dead[64], mport[32];
+		snprintf(spool, sizeof(spool), "%s/spool-alone-%d", dir, r);
+		snprintf(glob, sizeof(glob), "%s/*.log=bench", logdir);
+		uint16_t p1, p3;
+		kh_free_port(&p1, &m);
+		kh_free_port(&p3, &m);
+		snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%u", p1);
+		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
+		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", dead, "--tail", glob,
+		                       "--otlp-listen", "off", "--zipkin-listen", "off",
+		                       "--metrics-listen", mport, "--spool-max", "4GiB",
+		                       batch ? "--batch-max-bytes" : NULL, batch, NULL};
+		uint64_t t0 = now_ns();
+		kh_proc *agt = spawn(aargv, "agent");
+		while (metric(p3, "kiseki_agent_lines_total") < (double)lines) {
+			sleep_ms(20);
+			if ((now_ns() - t0) / 1000000000ull > 1800)
+				return 1;
+		}
+		double secs = (double)(now_ns() - t0) / 1e9;
+		alone[r] = (double)bytes / 1e6 / secs;
+		alone_cpu[r] = proc_cpu_s(kh_proc_pid(agt));
+		stop(agt);
+		char rm[800];
+		snprintf(rm, sizeof(rm), "rm -rf '%s'", spool);
+		if (system(rm) != 0)
+			return 1;
+	}
 	double zm = med(zmbs, runs), am = med(mbs, runs);
 	printf("  zstd -1 -T1 alone           %8.1f MB/s\n", zm);
 	printf("  agent, tail until acked     %8.1f MB/s  %10.0f lines/s | ratio to zstd -1 %.2f (target >= 0.6)\n",
@@ -245,6 +278,8 @@ int main(int argc, char **argv)
 	printf("  collector CPU               %8.2f s      (same machine: %ld cores for both)\n",
 	       med(ccpu, runs), sysconf(_SC_NPROCESSORS_ONLN));
 	printf("  agent peak RSS              %8.1f MiB  (target <= 30)\n", med(rss, runs));
+	printf("  agent alone (no collector)  %8.1f MB/s  ratio to zstd -1 %.2f, %.2f CPU-s (until read)\n",
+	       med(alone, runs), med(alone, runs) / zm, med(alone_cpu, runs));
 	printf("  rsyslog on the same file: scripts/bench_rsyslog.sh (run next by make bench)\n");
 
 	/* idle: 1000 files */
