@@ -1939,6 +1939,28 @@ static uint32_t sgr_svc_find(const col_seg *s, ksk_str name)
 	return hit ? (uint32_t)(hit - s->svcs) : UINT32_MAX;
 }
 
+/* A count, then that many strings in strictly ascending order (the
+ * services and the dictionary keys of a segment). */
+static ksk_err sgr_sorted_strs(col_seg *s, sg_dec *d, sg_rd *r, const char *path,
+                               const char *what, ksk_str **out, uint32_t *n_out,
+                               ksk_errinfo *ei)
+{
+	uint64_t n = col__seg_get_varint(d, r);
+	if (d->bad || n > sg_rd_left(r) || n >= UINT32_MAX)
+		return sgr_corrupt(ei, path, "%s: bad count", what);
+	*out = ksk_calloc(s->alloc, n ? n : 1, sizeof(ksk_str));
+	if (!*out)
+		return KSK_ENOMEM;
+	for (uint64_t i = 0; i < n; i++) {
+		if (!sgr_rd_str(d, r, &(*out)[i]))
+			return sgr_corrupt(ei, path, "%s: truncated", what);
+		if (i && sgw_cmp_str((*out)[i - 1], (*out)[i]) >= 0)
+			return sgr_corrupt(ei, path, "%s: not sorted", what);
+	}
+	*n_out = (uint32_t)n;
+	return KSK_OK;
+}
+
 static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 {
 	size_t len;
@@ -1980,32 +2002,9 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 	/* services */
 	KSK_TRY(sgr_load_table(s, SEC_SVCS, path, &s->svc_raw, &len, ei));
 	r = (sg_rd){s->svc_raw, s->svc_raw + len};
-	n = col__seg_get_varint(&d, &r);
-	if (d.bad || n > sg_rd_left(&r) || n >= UINT32_MAX)
-		return sgr_corrupt(ei, path, "services: bad count");
-	s->svcs = ksk_calloc(s->alloc, n ? n : 1, sizeof(ksk_str));
-	if (!s->svcs)
-		return KSK_ENOMEM;
-	for (uint64_t i = 0; i < n; i++) {
-		if (!sgr_rd_str(&d, &r, &s->svcs[i]))
-			return sgr_corrupt(ei, path, "services: truncated");
-		if (i && sgw_cmp_str(s->svcs[i - 1], s->svcs[i]) >= 0)
-			return sgr_corrupt(ei, path, "services: not sorted");
-	}
-	s->n_svc = (uint32_t)n;
-	n = col__seg_get_varint(&d, &r);
-	if (d.bad || n > sg_rd_left(&r) || n >= UINT32_MAX)
-		return sgr_corrupt(ei, path, "services: bad key count");
-	s->dkeys = ksk_calloc(s->alloc, n ? n : 1, sizeof(ksk_str));
-	if (!s->dkeys)
-		return KSK_ENOMEM;
-	for (uint64_t i = 0; i < n; i++) {
-		if (!sgr_rd_str(&d, &r, &s->dkeys[i]))
-			return sgr_corrupt(ei, path, "services: truncated key list");
-		if (i && sgw_cmp_str(s->dkeys[i - 1], s->dkeys[i]) >= 0)
-			return sgr_corrupt(ei, path, "services: key list not sorted");
-	}
-	s->n_dkeys = (uint32_t)n;
+	KSK_TRY(sgr_sorted_strs(s, &d, &r, path, "services", &s->svcs, &s->n_svc, ei));
+	KSK_TRY(sgr_sorted_strs(s, &d, &r, path, "services: key list", &s->dkeys, &s->n_dkeys,
+	                        ei));
 	if (sg_rd_left(&r))
 		return sgr_corrupt(ei, path, "services: trailing bytes");
 
