@@ -47,6 +47,7 @@
  * the spool, so there is no lock-order cycle).
  */
 #include "agt_spool.h"
+#include "kiseki/bytes.h"
 
 #include "kiseki/ack.h"
 #include "kiseki/buf.h"
@@ -120,28 +121,6 @@ struct agt_spool {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
 
 static void spool_log(agt_spool *sp, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -489,7 +468,7 @@ static uint32_t head_check(const agt_spool *sp, const uint8_t *h, size_t avail, 
 {
 	if (avail < REC_HDR + 1)
 		return 0;
-	uint32_t len = rd32(h);
+	uint32_t len = ksk_get_le32(h);
 	uint8_t type = h[REC_HDR];
 	uint64_t max = (uint64_t)sp->o.max_frame + sp->o.max_positions + 1 + FRAME_FIXED;
 	if (len < 1 || len > max || len > size - off - REC_HDR)
@@ -498,7 +477,7 @@ static uint32_t head_check(const agt_spool *sp, const uint8_t *h, size_t avail, 
 		return len == 1 + ACK_BODY ? len : 0;
 	if (type != REC_FRAME || len < 1 + FRAME_FIXED || avail < REC_HEAD)
 		return 0;
-	uint32_t flen = rd32(h + REC_HDR + 1 + 20);
+	uint32_t flen = ksk_get_le32(h + REC_HDR + 1 + 20);
 	if (flen > sp->o.max_frame || flen > len - 1 - FRAME_FIXED ||
 	    len - 1 - FRAME_FIXED - flen > sp->o.max_positions)
 		return 0;
@@ -513,7 +492,7 @@ static bool rec_verify(agt_spool *sp, scan *sc, const uint8_t *h, uint64_t off, 
 	uint64_t pos_at = end;
 	sc->pos_len = 0;
 	if (h[REC_HDR] == REC_FRAME) {
-		pos_at = off + REC_HEAD + rd32(h + REC_HDR + 1 + 20);
+		pos_at = off + REC_HEAD + ksk_get_le32(h + REC_HDR + 1 + 20);
 		sc->pos_len = (uint32_t)(end - pos_at);
 		if (sc->pos_len > sc->pos_cap) {
 			uint8_t *np = ksk_realloc(sp->o.alloc, sc->pos, sc->pos_len);
@@ -539,7 +518,7 @@ static bool rec_verify(agt_spool *sp, scan *sc, const uint8_t *h, uint64_t off, 
 		}
 		p += n;
 	}
-	return c == rd32(h + 4);
+	return c == ksk_get_le32(h + 4);
 }
 
 /* Reads the head of the record at `off` and checks it fully. Returns its
@@ -682,7 +661,7 @@ static ksk_err on_ack_rec(agt_spool *sp, void *ctx, const uint8_t *rec, const ui
 		av->v = nv;
 		av->cap = nc;
 	}
-	av->v[av->n].seq = rd64(rec + REC_HDR + 1);
+	av->v[av->n].seq = ksk_get_le64(rec + REC_HDR + 1);
 	av->v[av->n].outcome = rec[REC_HDR + 1 + 8];
 	av->n++;
 	return KSK_OK;
@@ -706,10 +685,10 @@ static ksk_err on_frame_rec(agt_spool *sp, void *ctx, const uint8_t *rec, const 
 	agt_ent *e = ent_push(sp);
 	if (!e)
 		return ksk_errinfo_set(ei, KSK_ENOMEM, "spool: no memory for the index");
-	e->seq = rd64(b);
-	e->wall_ns = rd64(b + 8);
-	e->dest = rd32(b + 16);
-	e->frame_len = rd32(b + 20);
+	e->seq = ksk_get_le64(b);
+	e->wall_ns = ksk_get_le64(b + 8);
+	e->dest = ksk_get_le32(b + 16);
+	e->frame_len = ksk_get_le32(b + 20);
 	e->pos_len = pos_len;
 	(void)len;
 	e->off = off;
@@ -1049,9 +1028,9 @@ ksk_err agt_spool_append(agt_spool *sp, uint8_t *frame, size_t len, const uint8_
 	seq = sp->next_seq;
 	/* stamp identity and seq; the frame CRC covers the header */
 	memcpy(frame + 24, sp->agent_id, KSK_AGENT_ID_LEN);
-	wr64(frame + 40, seq);
+	ksk_put_le64(frame + 40, seq);
 	memset(frame + 20, 0, 4);
-	wr32(frame + 20, ksk_crc32(0, frame, len));
+	ksk_put_le32(frame + 20, ksk_crc32(0, frame, len));
 	uint64_t wall = ksk_clock_wall(sp->o.clock);
 	ksk_buf_clear(&sp->rec);
 	if (ksk_buf_reserve(&sp->rec, rlen) != KSK_OK) {
@@ -1059,16 +1038,16 @@ ksk_err agt_spool_append(agt_spool *sp, uint8_t *frame, size_t len, const uint8_
 		goto out;
 	}
 	uint8_t *r = sp->rec.data;
-	wr32(r, (uint32_t)(rlen - REC_HDR));
+	ksk_put_le32(r, (uint32_t)(rlen - REC_HDR));
 	r[REC_HDR] = REC_FRAME;
-	wr64(r + 9, seq);
-	wr64(r + 17, wall);
-	wr32(r + 25, dest);
-	wr32(r + 29, (uint32_t)len);
+	ksk_put_le64(r + 9, seq);
+	ksk_put_le64(r + 17, wall);
+	ksk_put_le32(r + 25, dest);
+	ksk_put_le32(r + 29, (uint32_t)len);
 	memcpy(r + 33, frame, len);
 	if (pos_len)
 		memcpy(r + 33 + len, pos, pos_len);
-	wr32(r + 4, rec_crc(r, rlen - REC_HDR));
+	ksk_put_le32(r + 4, rec_crc(r, rlen - REC_HDR));
 	if (write_all(sp->active_fd, r, rlen) != 0) {
 		int e = errno;
 		if (ftruncate(sp->active_fd, (off_t)s->size) != 0)
@@ -1197,8 +1176,8 @@ static ksk_err read_locked(agt_spool *sp, const agt_ent *e, uint8_t *dst, ksk_er
 		rc = ksk_errinfo_sys(ei, KSK_ECORRUPT, errno, "spool: cannot read seq %" PRIu64, e->seq);
 		goto done;
 	}
-	uint32_t len = rd32(hdr);
-	if (len != 1 + FRAME_FIXED + e->frame_len + e->pos_len || rd64(hdr + 9) != e->seq) {
+	uint32_t len = ksk_get_le32(hdr);
+	if (len != 1 + FRAME_FIXED + e->frame_len + e->pos_len || ksk_get_le64(hdr + 9) != e->seq) {
 		rc = ksk_errinfo_set(ei, KSK_ECORRUPT, "spool: record of seq %" PRIu64 " changed",
 		                     e->seq);
 		goto done;
@@ -1220,7 +1199,7 @@ static ksk_err read_locked(agt_spool *sp, const agt_ent *e, uint8_t *dst, ksk_er
 		off += n;
 		left -= n;
 	}
-	if (c != rd32(hdr + 4)) {
+	if (c != ksk_get_le32(hdr + 4)) {
 		sp->st.corrupt_records++;
 		rc = ksk_errinfo_set(ei, KSK_ECORRUPT, "spool: seq %" PRIu64 ": record CRC mismatch",
 		                     e->seq);
@@ -1254,11 +1233,11 @@ static ksk_err mark_done(agt_spool *sp, agt_ent *e, uint8_t outcome, ksk_errinfo
 	agt_seg *s = seg_find(sp, e->seg);
 	ksk_err rc = KSK_OK;
 	uint8_t r[ACK_REC];
-	wr32(r, 1 + ACK_BODY);
+	ksk_put_le32(r, 1 + ACK_BODY);
 	r[REC_HDR] = REC_ACK;
-	wr64(r + 9, e->seq);
+	ksk_put_le64(r + 9, e->seq);
 	r[17] = outcome;
-	wr32(r + 4, rec_crc(r, 1 + ACK_BODY));
+	ksk_put_le32(r + 4, rec_crc(r, 1 + ACK_BODY));
 	char p[4200];
 	seg_path(sp, p, sizeof(p), e->seg, "ack");
 	int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -121,7 +121,7 @@ static void sg_enc_double(ksk_buf *b, double d)
 	uint8_t raw[8];
 	uint64_t bits;
 	memcpy(&bits, &d, 8);
-	sg_put_le64(raw, bits);
+	ksk_put_le64(raw, bits);
 	col__seg_put_u8(b, 0xFF);
 	col__seg_put_raw(b, raw, 8);
 }
@@ -451,7 +451,7 @@ static double sg_dec_double(sg_dec *d, sg_rd *r)
 		const uint8_t *p = col__seg_get_raw(d, r, 8);
 		if (!p)
 			return 0;
-		uint64_t bits = sg_le64(p);
+		uint64_t bits = ksk_get_le64(p);
 		double v;
 		memcpy(&v, &bits, 8);
 		return v;

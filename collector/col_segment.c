@@ -537,7 +537,7 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr, const ksk_batch *b)
 		if (sgw_grow(w, (void **)&w->keys, &w->cap_keys, w->n_keys + 1, SG_KEY_ENT)) {
 			uint8_t *k = w->keys + w->n_keys * SG_KEY_ENT;
 			memcpy(k, hdr->agent_id, 16);
-			sg_put_le64(k + 16, hdr->seq);
+			ksk_put_le64(k + 16, hdr->seq);
 			w->n_keys++;
 		}
 	}
@@ -969,15 +969,15 @@ static ksk_err sgf_block_entry(sgw_fin *f, ksk_buf *table, uint64_t off, size_t 
                                const uint64_t *range)
 {
 	uint8_t e[SG_LBLOCK_ENT];
-	sg_put_le64(e, off);
-	sg_put_le32(e + 8, (uint32_t)clen);
-	sg_put_le32(e + 12, (uint32_t)rlen);
-	sg_put_le32(e + 16, crc);
-	sg_put_le32(e + 20, count);
+	ksk_put_le64(e, off);
+	ksk_put_le32(e + 8, (uint32_t)clen);
+	ksk_put_le32(e + 12, (uint32_t)rlen);
+	ksk_put_le32(e + 16, crc);
+	ksk_put_le32(e + 20, count);
 	size_t n = SG_BLOCK_ENT;
 	if (range) {
-		sg_put_le64(e + 24, range[0]);
-		sg_put_le64(e + 32, range[1]);
+		ksk_put_le64(e + 24, range[0]);
+		ksk_put_le64(e + 32, range[1]);
 		n = SG_LBLOCK_ENT;
 	}
 	(void)f;
@@ -1004,8 +1004,8 @@ static ksk_err sgf_flush_log_block(sgw_fin *f, uint64_t base, uint64_t last)
 		return KSK_OK;
 	ksk_buf_clear(&f->blk);
 	uint8_t h[SG_LBLOCK_HDR];
-	sg_put_le32(h, n);
-	sg_put_le64(h + 4, base);
+	ksk_put_le32(h, n);
+	ksk_put_le64(h + 4, base);
 	col__seg_put_raw(&f->blk, h, sizeof(h));
 	col__seg_put_raw(&f->blk, f->loff.data, f->loff.len);
 	col__seg_put_raw(&f->blk, f->rec.data, f->rec.len);
@@ -1047,7 +1047,7 @@ static ksk_err sgf_logs(sgw_fin *f)
 		if (f->loff.len == 0)
 			base = t;
 		uint8_t o[4];
-		sg_put_le32(o, (uint32_t)f->rec.len);
+		ksk_put_le32(o, (uint32_t)f->rec.len);
 		col__seg_put_raw(&f->loff, o, 4);
 		f->log_blk[f->lt[i].idx] = f->n_lblocks;
 		f->log_idx[f->lt[i].idx] = (uint32_t)(f->loff.len / 4 - 1);
@@ -1272,8 +1272,8 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	KSK_TRY(f->thdr.err);
 	uint8_t ie[SG_INDEX_ENT];
 	memcpy(ie, t->tid, 16);
-	sg_put_le32(ie + 16, f->n_blocks);
-	sg_put_le32(ie + 20, f->blk_traces);
+	ksk_put_le32(ie + 16, f->n_blocks);
+	ksk_put_le32(ie + 20, f->blk_traces);
 	KSK_TRY(ksk_buf_append(&f->sec[SEC_INDEX], ie, sizeof(ie)));
 	f->blk_traces++;
 
@@ -1456,18 +1456,18 @@ static ksk_err sgf_tables(sgw_fin *f)
 	for (size_t i = 0; i < f->n_sums; i++) {
 		const sgw_sum *s = &f->sums[i];
 		uint8_t r[SG_SUM_ENT];
-		sg_put_le32(r, s->ord);
-		sg_put_le32(r + 4, s->spans);
-		sg_put_le64(r + 8, s->start);
-		sg_put_le64(r + 16, s->end);
-		sg_put_le32(r + 24, s->errors);
-		sg_put_le32(r + 28, s->logs);
-		sg_put_le32(r + 32, f->ops[s->root_op].final);
-		sg_put_le32(r + 36, s->svc_off);
-		sg_put_le32(r + 40, s->n_svc);
-		sg_put_le32(r + 44, s->bloom_off);
-		sg_put_le32(r + 48, s->bloom_words);
-		sg_put_le32(r + 52, 0);
+		ksk_put_le32(r, s->ord);
+		ksk_put_le32(r + 4, s->spans);
+		ksk_put_le64(r + 8, s->start);
+		ksk_put_le64(r + 16, s->end);
+		ksk_put_le32(r + 24, s->errors);
+		ksk_put_le32(r + 28, s->logs);
+		ksk_put_le32(r + 32, f->ops[s->root_op].final);
+		ksk_put_le32(r + 36, s->svc_off);
+		ksk_put_le32(r + 40, s->n_svc);
+		ksk_put_le32(r + 44, s->bloom_off);
+		ksk_put_le32(r + 48, s->bloom_words);
+		ksk_put_le32(r + 52, 0);
 		col__seg_put_raw(sb, r, sizeof(r));
 	}
 
@@ -1515,18 +1515,18 @@ static ksk_err sgf_sections(sgw_fin *f, uint64_t created_ns)
 	uint8_t foot[SG_FOOTER_LEN];
 	memset(foot, 0, sizeof(foot));
 	memcpy(foot, SG_FOOT_MAGIC, 8);
-	sg_put_le32(foot + 8, SG_VERSION);
-	sg_put_le32(foot + 12, SG_FOOTER_LEN);
-	sg_put_le64(foot + 16, w->n_spans);
-	sg_put_le64(foot + 24, w->n_logs);
-	sg_put_le64(foot + 32, f->n_tr);
-	sg_put_le64(foot + 40, f->n_sums);
-	sg_put_le64(foot + 48, w->n_keys);
-	sg_put_le64(foot + 56, f->min_ns);
-	sg_put_le64(foot + 64, f->max_ns);
-	sg_put_le64(foot + 72, created_ns);
-	sg_put_le32(foot + 80, SG_NSEC);
-	sg_put_le32(foot + 84, 0);
+	ksk_put_le32(foot + 8, SG_VERSION);
+	ksk_put_le32(foot + 12, SG_FOOTER_LEN);
+	ksk_put_le64(foot + 16, w->n_spans);
+	ksk_put_le64(foot + 24, w->n_logs);
+	ksk_put_le64(foot + 32, f->n_tr);
+	ksk_put_le64(foot + 40, f->n_sums);
+	ksk_put_le64(foot + 48, w->n_keys);
+	ksk_put_le64(foot + 56, f->min_ns);
+	ksk_put_le64(foot + 64, f->max_ns);
+	ksk_put_le64(foot + 72, created_ns);
+	ksk_put_le32(foot + 80, SG_NSEC);
+	ksk_put_le32(foot + 84, 0);
 	for (int i = 0; i < SG_NSEC; i++) {
 		ksk_buf *b = &f->sec[i];
 		KSK_TRY(b->err);
@@ -1540,14 +1540,14 @@ static ksk_err sgf_sections(sgw_fin *f, uint64_t created_ns)
 			flags = SG_SEC_ZSTD;
 		}
 		uint8_t *e = foot + SG_FOOT_FIXED + (size_t)i * SG_SEC_ENT;
-		sg_put_le64(e, f->off);
-		sg_put_le64(e + 8, len);
-		sg_put_le64(e + 16, b->len);
-		sg_put_le32(e + 24, ksk_crc32(0, p, len));
-		sg_put_le32(e + 28, flags);
+		ksk_put_le64(e, f->off);
+		ksk_put_le64(e + 8, len);
+		ksk_put_le64(e + 16, b->len);
+		ksk_put_le32(e + 24, ksk_crc32(0, p, len));
+		ksk_put_le32(e + 28, flags);
 		KSK_TRY(sgf_write(f, p, len));
 	}
-	sg_put_le32(foot + SG_FOOTER_LEN - 4, ksk_crc32(0, foot, SG_FOOTER_LEN - 4));
+	ksk_put_le32(foot + SG_FOOTER_LEN - 4, ksk_crc32(0, foot, SG_FOOTER_LEN - 4));
 	KSK_TRY(sgf_write(f, foot, sizeof(foot)));
 	return sgf_flush(f);
 }
@@ -1615,8 +1615,8 @@ static ksk_err sgf_run(sgw_fin *f, uint64_t created_ns)
 		return ksk_errinfo_set(f->ei, KSK_EINVAL, "bad zstd level %d", w->level);
 	uint8_t head[SG_HEAD_LEN];
 	memcpy(head, SG_HEAD_MAGIC, 8);
-	sg_put_le32(head + 8, SG_VERSION);
-	sg_put_le32(head + 12, 0);
+	ksk_put_le32(head + 8, SG_VERSION);
+	ksk_put_le32(head + 12, 0);
 	KSK_TRY(sgf_write(f, head, sizeof(head)));
 	KSK_TRY(sgf_dict(f));
 	KSK_TRY(sgf_resources(f));
@@ -1899,8 +1899,8 @@ static ksk_err sgr_load_table(col_seg *s, int i, const char *path, uint8_t **out
                               size_t *len, ksk_errinfo *ei)
 {
 	const uint8_t *e = s->map + s->data_end + SG_FOOT_FIXED + (size_t)i * SG_SEC_ENT;
-	uint64_t raw = sg_le64(e + 16);
-	uint32_t flags = sg_le32(e + 28);
+	uint64_t raw = ksk_get_le64(e + 16);
+	uint32_t flags = ksk_get_le32(e + 28);
 	if (!(flags & SG_SEC_ZSTD))
 		return sgr_corrupt(ei, path, "%s: not compressed as it must be", sg_sec_names[i]);
 	if (raw > SG_MAX_RAW || raw > s->sec_len[i] * 4096 + 4096)
@@ -2102,9 +2102,9 @@ static ksk_err sgr_tables(col_seg *s, const char *path, ksk_errinfo *ei)
 static bool sgr_block_ok(const col_seg *s, const uint8_t *e, uint64_t *off, uint32_t *clen,
                          uint32_t *rlen)
 {
-	*off = sg_le64(e);
-	*clen = sg_le32(e + 8);
-	*rlen = sg_le32(e + 12);
+	*off = ksk_get_le64(e);
+	*clen = ksk_get_le32(e + 8);
+	*rlen = ksk_get_le32(e + 12);
 	return *off >= SG_HEAD_LEN && *off <= s->data_end && *clen <= s->data_end - *off &&
 	       *rlen <= SG_MAX_RAW && *clen > 0;
 }
@@ -2127,7 +2127,7 @@ static ksk_err sgr_verify(col_seg *s, const char *path, ksk_errinfo *ei)
 		uint32_t clen, rlen;
 		if (!sgr_block_ok(s, e, &off, &clen, &rlen) || rlen < SG_LBLOCK_HDR)
 			return sgr_corrupt(ei, path, "log block %u: offset/length out of the file", i);
-		if (sg_le64(e + 24) > sg_le64(e + 32))
+		if (ksk_get_le64(e + 24) > ksk_get_le64(e + 32))
 			return sgr_corrupt(ei, path, "log block %u: time range reversed", i);
 		raw_lb += rlen;
 		clb += clen;
@@ -2141,8 +2141,8 @@ static ksk_err sgr_verify(col_seg *s, const char *path, ksk_errinfo *ei)
 		const uint8_t *e = s->index + (size_t)i * SG_INDEX_ENT;
 		if (i && memcmp(e - SG_INDEX_ENT, e, 16) >= 0)
 			return sgr_corrupt(ei, path, "trace index: entry %u out of order", i);
-		uint32_t b = sg_le32(e + 16), o = sg_le32(e + 20);
-		if (b >= s->n_blocks || o >= sg_le32(s->blocks + (size_t)b * SG_BLOCK_ENT + 20))
+		uint32_t b = ksk_get_le32(e + 16), o = ksk_get_le32(e + 20);
+		if (b >= s->n_blocks || o >= ksk_get_le32(s->blocks + (size_t)b * SG_BLOCK_ENT + 20))
 			return sgr_corrupt(ei, path, "trace index: entry %u points outside the blocks", i);
 	}
 	s->n_fence = (s->n_index + SG_FENCE_STEP - 1) / SG_FENCE_STEP;
@@ -2158,11 +2158,11 @@ static ksk_err sgr_verify(col_seg *s, const char *path, ksk_errinfo *ei)
 	uint64_t prev_start = UINT64_MAX;
 	for (uint32_t i = 0; i < s->n_sums; i++) {
 		const uint8_t *e = s->sums + (size_t)i * SG_SUM_ENT;
-		uint64_t st = sg_le64(e + 8), en = sg_le64(e + 16);
-		uint32_t so = sg_le32(e + 36), ns = sg_le32(e + 40);
-		uint32_t bo = sg_le32(e + 44), bw = sg_le32(e + 48);
-		if (sg_le32(e) >= s->n_index || en < st || st > prev_start ||
-		    sg_le32(e + 32) >= s->n_ops || so > s->sumsvc_len ||
+		uint64_t st = ksk_get_le64(e + 8), en = ksk_get_le64(e + 16);
+		uint32_t so = ksk_get_le32(e + 36), ns = ksk_get_le32(e + 40);
+		uint32_t bo = ksk_get_le32(e + 44), bw = ksk_get_le32(e + 48);
+		if (ksk_get_le32(e) >= s->n_index || en < st || st > prev_start ||
+		    ksk_get_le32(e + 32) >= s->n_ops || so > s->sumsvc_len ||
 		    (uint64_t)bo + bw > s->sumbloom_words || bw == 0)
 			return sgr_corrupt(ei, path, "summary %u: field out of range", i);
 		prev_start = st;
@@ -2204,44 +2204,44 @@ static ksk_err sgr_open(col_seg *s, const char *path, ksk_errinfo *ei)
 	s->map = m;
 	if (memcmp(s->map, SG_HEAD_MAGIC, 8) != 0)
 		return sgr_corrupt(ei, path, "bad header magic");
-	if (sg_le32(s->map + 8) != SG_VERSION)
+	if (ksk_get_le32(s->map + 8) != SG_VERSION)
 		return ksk_errinfo_set(ei, KSK_ECORRUPT, "segment %s: unsupported version %u", path,
-		                       sg_le32(s->map + 8));
+		                       ksk_get_le32(s->map + 8));
 	s->data_end = s->size - SG_FOOTER_LEN;
 	const uint8_t *f = s->map + s->data_end;
 	if (memcmp(f, SG_FOOT_MAGIC, 8) != 0)
 		return sgr_corrupt(ei, path, "bad footer magic (truncated or not a segment)");
 	uint32_t crc = ksk_crc32(0, f, SG_FOOTER_LEN - 4);
-	if (crc != sg_le32(f + SG_FOOTER_LEN - 4))
+	if (crc != ksk_get_le32(f + SG_FOOTER_LEN - 4))
 		return sgr_corrupt(ei, path, "footer CRC mismatch (stored %08x, computed %08x)",
-		                   sg_le32(f + SG_FOOTER_LEN - 4), crc);
-	if (sg_le32(f + 8) != SG_VERSION || sg_le32(f + 12) != SG_FOOTER_LEN ||
-	    sg_le32(f + 80) != SG_NSEC || sg_le32(f + 84) != 0)
+		                   ksk_get_le32(f + SG_FOOTER_LEN - 4), crc);
+	if (ksk_get_le32(f + 8) != SG_VERSION || ksk_get_le32(f + 12) != SG_FOOTER_LEN ||
+	    ksk_get_le32(f + 80) != SG_NSEC || ksk_get_le32(f + 84) != 0)
 		return sgr_corrupt(ei, path, "footer version/length/section count not understood");
-	s->info.spans = sg_le64(f + 16);
-	s->info.logs = sg_le64(f + 24);
-	s->info.traces = sg_le64(f + 32);
-	uint64_t n_sums = sg_le64(f + 40);
-	s->info.batches = sg_le64(f + 48);
-	s->info.min_ns = sg_le64(f + 56);
-	s->info.max_ns = sg_le64(f + 64);
-	s->info.created_ns = sg_le64(f + 72);
+	s->info.spans = ksk_get_le64(f + 16);
+	s->info.logs = ksk_get_le64(f + 24);
+	s->info.traces = ksk_get_le64(f + 32);
+	uint64_t n_sums = ksk_get_le64(f + 40);
+	s->info.batches = ksk_get_le64(f + 48);
+	s->info.min_ns = ksk_get_le64(f + 56);
+	s->info.max_ns = ksk_get_le64(f + 64);
+	s->info.created_ns = ksk_get_le64(f + 72);
 	s->info.file_bytes = s->size;
 	for (int i = 0; i < SG_NSEC; i++) {
 		const uint8_t *e = f + SG_FOOT_FIXED + (size_t)i * SG_SEC_ENT;
-		uint64_t off = sg_le64(e), len = sg_le64(e + 8);
+		uint64_t off = ksk_get_le64(e), len = ksk_get_le64(e + 8);
 		if (off < SG_HEAD_LEN || off > s->data_end || len > s->data_end - off)
 			return sgr_corrupt(ei, path, "%s: offset %llu length %llu outside the file",
 			                   sg_sec_names[i], (unsigned long long)off,
 			                   (unsigned long long)len);
-		if (sg_le32(e + 28) & ~SG_SEC_ZSTD)
+		if (ksk_get_le32(e + 28) & ~SG_SEC_ZSTD)
 			return sgr_corrupt(ei, path, "%s: unknown flags", sg_sec_names[i]);
 		uint32_t c = ksk_crc32(0, s->map + off, len);
-		if (c != sg_le32(e + 24))
+		if (c != ksk_get_le32(e + 24))
 			return sgr_corrupt(ei, path, "%s: CRC mismatch", sg_sec_names[i]);
 		s->sec[i] = s->map + off;
 		s->sec_len[i] = len;
-		if (!(sg_le32(e + 28) & SG_SEC_ZSTD) && sg_le64(e + 16) != len)
+		if (!(ksk_get_le32(e + 28) & SG_SEC_ZSTD) && ksk_get_le64(e + 16) != len)
 			return sgr_corrupt(ei, path, "%s: raw length differs", sg_sec_names[i]);
 	}
 	struct {
@@ -2368,7 +2368,7 @@ static ksk_err sgr_block(const col_seg *s, bool logs, uint32_t b, ksk_arena *a, 
 	if (!sgr_block_ok(s, e, &off, &clen, &rlen))
 		return sgr_corrupt(ei, s->path, "%s %u: bad table entry", what, b);
 	uint32_t crc = ksk_crc32(0, s->map + off, clen);
-	if (crc != sg_le32(e + 16))
+	if (crc != ksk_get_le32(e + 16))
 		return sgr_corrupt(ei, s->path, "%s %u at offset %llu: CRC mismatch", what, b,
 		                   (unsigned long long)off);
 	if (!dst || dst_cap < rlen) {
@@ -2449,15 +2449,15 @@ static bool sgr_log_at(const uint8_t *raw, size_t rlen, uint32_t i, uint64_t *ba
 {
 	if (rlen < SG_LBLOCK_HDR)
 		return false;
-	uint32_t n = sg_le32(raw);
-	*base = sg_le64(raw + 4);
+	uint32_t n = ksk_get_le32(raw);
+	*base = ksk_get_le64(raw + 4);
 	*n_out = n;
 	if ((uint64_t)n * 4 > rlen - SG_LBLOCK_HDR)
 		return false;
 	if (i >= n)
 		return false;
 	size_t recs = SG_LBLOCK_HDR + (size_t)n * 4;
-	uint32_t o = sg_le32(raw + SG_LBLOCK_HDR + (size_t)i * 4);
+	uint32_t o = ksk_get_le32(raw + SG_LBLOCK_HDR + (size_t)i * 4);
 	if (o >= rlen - recs)
 		return false;
 	rd->p = raw + recs + o;
@@ -2474,7 +2474,7 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 	if (ord == UINT32_MAX)
 		return KSK_OK;
 	const uint8_t *ie = s->index + (size_t)ord * SG_INDEX_ENT;
-	uint32_t b = sg_le32(ie + 16), off = sg_le32(ie + 20);
+	uint32_t b = ksk_get_le32(ie + 16), off = ksk_get_le32(ie + 20);
 	const uint8_t *raw;
 	size_t rlen;
 	KSK_TRY(sgr_block(s, false, b, a, NULL, 0, &raw, &rlen, ei));
@@ -2649,7 +2649,7 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 	if (q->end_ns) {
 		while (lo < hi) {
 			uint32_t mid = lo + (hi - lo) / 2;
-			if (sg_le64(s->sums + (size_t)mid * SG_SUM_ENT + 8) > q->end_ns)
+			if (ksk_get_le64(s->sums + (size_t)mid * SG_SUM_ENT + 8) > q->end_ns)
 				lo = mid + 1;
 			else
 				hi = mid;
@@ -2659,8 +2659,8 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 	memset(&d, 0, sizeof(d));
 	for (uint32_t i = lo; i < s->n_sums; i++) {
 		const uint8_t *e = s->sums + (size_t)i * SG_SUM_ENT;
-		uint64_t st = sg_le64(e + 8), en = sg_le64(e + 16), dur = en - st;
-		uint32_t spans = sg_le32(e + 4), errs = sg_le32(e + 24);
+		uint64_t st = ksk_get_le64(e + 8), en = ksk_get_le64(e + 16), dur = en - st;
+		uint32_t spans = ksk_get_le32(e + 4), errs = ksk_get_le32(e + 24);
 		if (q->start_ns && st < q->start_ns)
 			break;
 		if ((q->min_duration_ns && dur < q->min_duration_ns) ||
@@ -2668,7 +2668,7 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 		    (q->min_spans && spans < q->min_spans) || (q->max_spans && spans > q->max_spans) ||
 		    (q->errors_only && errs == 0))
 			continue;
-		uint32_t so = sg_le32(e + 36), ns = sg_le32(e + 40);
+		uint32_t so = ksk_get_le32(e + 36), ns = ksk_get_le32(e + 40);
 		sg_rd r = {s->sumsvc + so, s->sumsvc + s->sumsvc_len};
 		uint64_t sv = 0;
 		bool has = want_svc == UINT32_MAX;
@@ -2680,8 +2680,8 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 		}
 		if (!has)
 			continue;
-		const uint8_t *bits = s->sumbloom + (size_t)sg_le32(e + 44) * 8;
-		uint32_t words = sg_le32(e + 48);
+		const uint8_t *bits = s->sumbloom + (size_t)ksk_get_le32(e + 44) * 8;
+		uint32_t words = ksk_get_le32(e + 48);
 		bool ok = true;
 		if (q->operation.len) {
 			ok = false;
@@ -2705,13 +2705,13 @@ ksk_err col_seg_search(const col_seg *s, const col_search *q,
 		if (!ok)
 			continue;
 		col_summary sum;
-		memcpy(sum.trace_id, s->index + (size_t)sg_le32(e) * SG_INDEX_ENT, 16);
+		memcpy(sum.trace_id, s->index + (size_t)ksk_get_le32(e) * SG_INDEX_ENT, 16);
 		sum.start_ns = st;
 		sum.end_ns = en;
 		sum.span_count = spans;
 		sum.error_count = errs;
-		sum.log_count = sg_le32(e + 28);
-		const sgr_op *op = &s->ops[sg_le32(e + 32)];
+		sum.log_count = ksk_get_le32(e + 28);
+		const sgr_op *op = &s->ops[ksk_get_le32(e + 32)];
 		sum.root_service = s->svcs[op->svc];
 		sum.root_name = op->name;
 		for (uint32_t j = 0; j < ns; j++)
@@ -2751,7 +2751,7 @@ void col_seg_batch_keys(const col_seg *s, col_key_cb cb, void *ctx)
 {
 	for (uint32_t i = 0; i < s->n_keys; i++) {
 		const uint8_t *k = s->keys + (size_t)i * SG_KEY_ENT;
-		cb(ctx, k, sg_le64(k + 16));
+		cb(ctx, k, ksk_get_le64(k + 16));
 	}
 }
 
@@ -2790,10 +2790,10 @@ ksk_err col_seg_logs(const col_seg *s, const col_log_search *q, ksk_arena *a,
 	bool stop = false;
 	for (uint32_t bi = s->n_lblocks; bi-- > 0 && !stop;) {
 		const uint8_t *e = s->lblocks + (size_t)bi * SG_LBLOCK_ENT;
-		uint64_t bmin = sg_le64(e + 24), bmax = sg_le64(e + 32);
+		uint64_t bmin = ksk_get_le64(e + 24), bmax = ksk_get_le64(e + 32);
 		if ((q->end_ns && bmin > q->end_ns) || (q->start_ns && bmax < q->start_ns))
 			continue;
-		uint32_t rlen = sg_le32(e + 12);
+		uint32_t rlen = ksk_get_le32(e + 12);
 		if (rlen > cap) {
 			ksk_free(s->alloc, buf);
 			cap = rlen;
@@ -2813,7 +2813,7 @@ ksk_err col_seg_logs(const col_seg *s, const col_log_search *q, ksk_arena *a,
 		uint32_t n;
 		sg_rd rd;
 		if (len < SG_LBLOCK_HDR || !sgr_log_at(raw, len, 0, &base, &rd, &n)) {
-			if (len >= SG_LBLOCK_HDR && sg_le32(raw) == 0)
+			if (len >= SG_LBLOCK_HDR && ksk_get_le32(raw) == 0)
 				continue;
 			rc = sgr_corrupt(ei, s->path, "log block %u: bad header", bi);
 			goto out;

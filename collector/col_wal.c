@@ -26,6 +26,7 @@
  * sync_err). pread/scan use positional reads only: no shared file offset.
  */
 #include "col_wal.h"
+#include "kiseki/bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,29 +73,6 @@ static void wal_log(const col_wal_env *env, int level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	env->log(env->log_ctx, level, msg);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
 void col_wal_path_for(const char *dir, uint64_t num, char *buf, size_t cap)
@@ -225,9 +203,9 @@ static ksk_err wal_write_header(col_wal *w, uint64_t created_ns, ksk_errinfo *ei
 	memcpy(h, "KSKW", 4);
 	h[4] = 1;
 	h[5] = COL_WAL_HDR_LEN;
-	put_u64(h + 8, w->num);
-	put_u64(h + 16, created_ns);
-	put_u32(h + 28, ksk_crc32(0, h, 28));
+	ksk_put_le64(h + 8, w->num);
+	ksk_put_le64(h + 16, created_ns);
+	ksk_put_le32(h + 28, ksk_crc32(0, h, 28));
 	if (ftruncate(w->fd, 0) != 0)
 		return ksk_errinfo_sys(ei, KSK_EIO, errno, "truncate %s", w->path);
 	struct iovec iov = {h, sizeof(h)};
@@ -296,7 +274,7 @@ static ksk_err wal_check_at(int fd, const char *path, uint64_t off,
 		return KSK_OK;
 	uint8_t h[COL_WAL_REC_HDR];
 	KSK_TRY(wal_pread_all(fd, off, h, sizeof(h), path, ei));
-	uint32_t l = get_u32(h), crc = get_u32(h + 4);
+	uint32_t l = ksk_get_le32(h), crc = ksk_get_le32(h + 4);
 	if (l < KSK_FRAME_HDR_LEN || l > COL_WAL_MAX_RECORD ||
 	    l > file_end - off - COL_WAL_REC_HDR)
 		return KSK_OK;
@@ -434,11 +412,11 @@ ksk_err col_wal_open(const col_wal_env *env, const char *dir, uint64_t num,
 	if (rc != KSK_OK)
 		goto fail;
 	if (memcmp(h, "KSKW", 4) != 0 || h[4] != 1 || h[5] != COL_WAL_HDR_LEN ||
-	    get_u32(h + 28) != ksk_crc32(0, h, 28) || get_u64(h + 8) != num) {
+	    ksk_get_le32(h + 28) != ksk_crc32(0, h, 28) || ksk_get_le64(h + 8) != num) {
 		rc = ksk_errinfo_set(ei, KSK_ECORRUPT, "%s: bad log header", w->path);
 		goto fail;
 	}
-	w->created_ns = get_u64(h + 16);
+	w->created_ns = ksk_get_le64(h + 16);
 	uint64_t stop, nrec;
 	rc = wal_walk(w, size, cb, ctx, &stop, &nrec, ei);
 	if (rc != KSK_OK)
@@ -480,8 +458,8 @@ ksk_err col_wal_append(col_wal *w, const uint8_t *body, uint32_t len,
 		                       "could not be undone; reopen the store", w->path);
 	uint64_t at = w->end;
 	uint8_t h[COL_WAL_REC_HDR];
-	put_u32(h, len);
-	put_u32(h + 4, ksk_crc32(0, body, len));
+	ksk_put_le32(h, len);
+	ksk_put_le32(h + 4, ksk_crc32(0, body, len));
 	struct iovec iov[2] = {{h, sizeof(h)}, {(void *)body, len}};
 	ksk_err rc = wal_write_all(w->fd, at, iov, 2, w->path, ei);
 	if (rc != KSK_OK) {

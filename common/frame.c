@@ -22,6 +22,7 @@
  */
 #define ZSTD_STATIC_LINKING_ONLY
 #include "kiseki/frame.h"
+#include "kiseki/bytes.h"
 
 #include <string.h>
 #include <zlib.h>
@@ -47,40 +48,6 @@ uint32_t ksk_crc32(uint32_t crc, const uint8_t *p, size_t n)
 		n -= step;
 	}
 	return (uint32_t)c;
-}
-
-static uint16_t ksk_rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t ksk_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-
-static uint64_t ksk_rd64(const uint8_t *p)
-{
-	return (uint64_t)ksk_rd32(p) | ((uint64_t)ksk_rd32(p + 4) << 32);
-}
-
-static void ksk_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void ksk_wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void ksk_wr64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* CRC of header bytes [0, hdr_len) with bytes 20..23 taken as zero, then
@@ -122,7 +89,7 @@ ksk_err ksk_frame_parse_header(const uint8_t *buf, size_t len,
 		return ksk_errinfo_set(ei, KSK_ERECORD,
 		                       "frame: header length %zu < %d", hlen,
 		                       KSK_FRAME_HDR_LEN);
-	uint16_t flags = ksk_rd16(buf + 6);
+	uint16_t flags = ksk_get_le16(buf + 6);
 	if (flags & ~KSK_FRAME_FLAGS_KNOWN)
 		return ksk_errinfo_set(ei, KSK_EFLAGS,
 		                       "frame: unknown flag bits 0x%04x",
@@ -134,13 +101,13 @@ ksk_err ksk_frame_parse_header(const uint8_t *buf, size_t len,
 	hdr->version = buf[4];
 	hdr->hdr_len = (uint8_t)hlen;
 	hdr->flags = flags;
-	hdr->record_count = ksk_rd32(buf + 8);
-	hdr->raw_len = ksk_rd32(buf + 12);
-	hdr->payload_len = ksk_rd32(buf + 16);
-	hdr->checksum = ksk_rd32(buf + 20);
+	hdr->record_count = ksk_get_le32(buf + 8);
+	hdr->raw_len = ksk_get_le32(buf + 12);
+	hdr->payload_len = ksk_get_le32(buf + 16);
+	hdr->checksum = ksk_get_le32(buf + 20);
 	memcpy(hdr->agent_id, buf + 24, KSK_AGENT_ID_LEN);
-	hdr->seq = ksk_rd64(buf + 40);
-	hdr->created_ns = ksk_rd64(buf + 48);
+	hdr->seq = ksk_get_le64(buf + 40);
+	hdr->created_ns = ksk_get_le64(buf + 48);
 
 	size_t total = hlen + (size_t)hdr->payload_len;
 	if (total > limits->max_frame)
@@ -273,14 +240,14 @@ ksk_err ksk_frame_encode(ksk_frame_enc *e, const ksk_frame_meta *meta,
 	h[3] = KSK_FRAME_MAGIC3;
 	h[4] = KSK_FRAME_VERSION;
 	h[5] = KSK_FRAME_HDR_LEN;
-	ksk_wr16(h + 6, meta->compress ? KSK_FRAME_FLAG_ZSTD : 0);
-	ksk_wr32(h + 8, meta->record_count);
-	ksk_wr32(h + 12, (uint32_t)len);
-	ksk_wr32(h + 16, (uint32_t)plen);
+	ksk_put_le16(h + 6, meta->compress ? KSK_FRAME_FLAG_ZSTD : 0);
+	ksk_put_le32(h + 8, meta->record_count);
+	ksk_put_le32(h + 12, (uint32_t)len);
+	ksk_put_le32(h + 16, (uint32_t)plen);
 	memcpy(h + 24, meta->agent_id, KSK_AGENT_ID_LEN);
-	ksk_wr64(h + 40, meta->seq);
-	ksk_wr64(h + 48, meta->created_ns);
-	ksk_wr32(h + 20, ksk_frame_crc(h, KSK_FRAME_HDR_LEN, body, plen));
+	ksk_put_le64(h + 40, meta->seq);
+	ksk_put_le64(h + 48, meta->created_ns);
+	ksk_put_le32(h + 20, ksk_frame_crc(h, KSK_FRAME_HDR_LEN, body, plen));
 	e->out.len = KSK_FRAME_HDR_LEN + plen;
 	*out = e->out.data;
 	*out_len = e->out.len;

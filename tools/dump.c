@@ -9,6 +9,7 @@
  * escaped; bytes values as hex; times as RFC 3339 UTC with ns.
  */
 #include "dump.h"
+#include "kiseki/bytes.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -221,12 +222,6 @@ static void dump_log(FILE *out, const ksk_batch *b, const ksk_log *l)
 	}
 }
 
-static uint32_t dump_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-
 ksk_err ksk_dump_frames(FILE *out, const uint8_t *buf, size_t len,
                         const ksk_dump_opts *opts, size_t *frames,
                         ksk_errinfo *ei)
@@ -241,7 +236,7 @@ ksk_err ksk_dump_frames(FILE *out, const uint8_t *buf, size_t len,
 		size_t left = len - off, flen = left;
 		/* the extent comes from the header; the full check follows */
 		if (left >= 20)
-			flen = (size_t)buf[off + 5] + dump_rd32(buf + off + 16);
+			flen = (size_t)buf[off + 5] + ksk_get_le32(buf + off + 16);
 		if (flen > left)
 			flen = left;
 		ksk_frame_hdr h;
