@@ -48,10 +48,7 @@ static void test_append_and_new_file(void **state)
 	agt_tail_get_counters(t, &k);
 	assert_int_equal(k.lines, 2600);
 	assert_int_equal(k.files, 2);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_start_tail(void **state)
@@ -78,10 +75,7 @@ static void test_start_tail(void **state)
 	tt_run_until(&s, 70, 5000);
 	tt_run_for(&s, 50);
 	check_two(&s, 100, 150, 500, 520);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_long_lines(void **state)
@@ -153,10 +147,7 @@ static void test_long_lines(void **state)
 	tt_run_until(&s, 11, 5000);
 	tt_check_exact(&s, 0, 10);
 	free(b);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_partial_line(void **state)
@@ -215,10 +206,7 @@ static void test_partial_line(void **state)
 	agt_tail_counters k;
 	agt_tail_get_counters(t, &k);
 	assert_int_equal(k.partial, 2);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_backpressure(void **state)
@@ -254,10 +242,7 @@ static void test_backpressure(void **state)
 	agt_tail_counters k;
 	agt_tail_get_counters(t, &k);
 	assert_int_equal(k.lines, 40000);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_rate_limit(void **state)
@@ -290,10 +275,7 @@ static void test_rate_limit(void **state)
 		tt_run_for(&s, 10);
 	}
 	tt_check_exact(&s, 0, 1000);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* inotify off (as after an overflow, or on NFS): stat scans find new files,
@@ -341,10 +323,7 @@ static void test_no_inotify(void **state)
 	agt_tail_counters k;
 	agt_tail_get_counters(t, &k);
 	assert_true(k.rotations >= 1);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* kill simulation: deliver everything, commit part, save, destroy; the
@@ -405,10 +384,7 @@ static void test_restart_state(void **state)
 	/* a position delivered by the previous process (replayed from the
 	 * spool and acked later) is still accepted */
 	assert_int_equal(agt_tail_commit(t, &p900), KSK_OK);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_corrupt_state(void **state)
@@ -448,10 +424,7 @@ static void test_corrupt_state(void **state)
 	assert_int_equal(k.state_errors, 1);
 	tt_run_until(&s, 100, 5000); /* read again: duplicates, not loss */
 	tt_check_exact(&s, 0, 100);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* byte-exact: random line lengths (0..2500, some with '\r'), a tiny read
@@ -533,10 +506,7 @@ static void test_byte_exact(void **state)
 	assert_int_equal(x.crc, want);
 	assert_int_equal(x.next_start, n);
 	free(data);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* two inputs: each line carries its input's user pointer and index;
@@ -614,10 +584,7 @@ static void test_multi_input(void **state)
 	assert_true(m.user_ok);
 	assert_int_equal(m.per_input[0], 100);
 	assert_int_equal(m.per_input[1], 50);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* the caller commits each line from inside the callback (its spool made
@@ -656,10 +623,7 @@ static void test_commit_in_callback(void **state)
 	tt_run_until(&s, 10, 5000);
 	tt_run_for(&s, 50);
 	tt_check_exact(&s, 300, 310);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* a glob with a wildcard directory (d/ * /app.log): existing directories
@@ -693,10 +657,7 @@ static void test_wildcard_dirs(void **state)
 	tt_run_until(&s, 300, 5000);
 	tt_run_for(&s, 50);
 	check_two(&s, 0, 100, 1000, 1200);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* every allocation failure point: no crash, no leak, a clean error or a

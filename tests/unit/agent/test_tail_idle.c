@@ -59,10 +59,7 @@ static void test_idle_1000_files(void **state)
 	fprintf(stderr, "  line latency with 1000 files: %llu ms\n",
 	        (unsigned long long)(tt_mono_ms() - t0));
 	assert_int_equal(s.seen[5000], 1);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_fd_cap(void **state)
@@ -118,10 +115,7 @@ static void test_fd_cap(void **state)
 	}
 	fprintf(stderr, "  fd cap 8, 50 files: max open %zu\n", max_open);
 	assert_true(max_open <= 8);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 typedef struct stat_ctx {
@@ -175,10 +169,7 @@ static void test_file_stats(void **state)
 	assert_int_equal(sc.last.ino, (uint64_t)st.st_ino);
 	assert_true(sc.last.open);
 	assert_false(sc.last.rotated);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 int main(void)

@@ -106,10 +106,7 @@ static void burst(bool matches_rotated, unsigned total, unsigned every)
 		assert_int_equal(k.open_fds, 1); /* rotated ones closed */
 		assert_int_equal(k.files, 1);    /* and forgotten */
 	}
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_rename_burst(void **state)
@@ -193,10 +190,7 @@ static void test_copytruncate_ok(void **state)
 	agt_tail_get_counters(t, &k);
 	assert_int_equal(k.truncations, 2);
 	assert_int_equal(k.copies_adopted, 1);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_truncation(void **state)
@@ -229,10 +223,7 @@ static void test_truncation(void **state)
 	agt_tail_counters k;
 	agt_tail_get_counters(t, &k);
 	assert_int_equal(k.truncations, 1);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_delete_while_reading(void **state)
@@ -261,10 +252,7 @@ static void test_delete_while_reading(void **state)
 	agt_tail_get_counters(t, &k);
 	assert_int_equal(k.open_fds, 0);
 	assert_int_equal(k.files, 0); /* drained, committed, forgotten */
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* app.log -> app.log.1 -> app.log.2 before the tailer reads anything of
@@ -296,10 +284,7 @@ static void double_rotation(bool glob_all)
 	tt_run_until(&s, 32000, 10000);
 	tt_run_for(&s, 300);
 	tt_check_exact(&s, 0, 32000);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_double_rotation_behind(void **state)
@@ -366,10 +351,7 @@ static void stopped_rotation(bool glob_all)
 	/* app.log.2 by its checkpoint, app.log.1 (never seen) as a rotated
 	 * sibling renamed after the last save, unless the glob matches it */
 	assert_int_equal(k.siblings_adopted, glob_all ? 0 : 1);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* a daemon primes the tailer before it says ready; the file is created,
@@ -398,10 +380,7 @@ static void test_prime_then_rotate_before_first_run(void **state)
 	tt_run_until(&s, 1000, 5000);
 	tt_run_for(&s, 100);
 	tt_check_exact(&s, 0, 1000);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_rotation_while_stopped(void **state)
@@ -476,10 +455,7 @@ static void test_inode_reuse_restart(void **state)
 	if (reused)
 		assert_int_equal(k.identity_resets, 1);
 	assert_int_equal(k.ckpt_resumed, 0);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 static void test_inode_reuse_running(void **state)
@@ -508,10 +484,7 @@ static void test_inode_reuse_running(void **state)
 	tt_run_for(&s, 50);
 	const unsigned r[] = {0, 1000, 5000, 5100};
 	check_ranges(&s, r, 4);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* two files with the same first 1 KiB: told apart by dev/ino, before and
@@ -561,10 +534,7 @@ static void test_shared_header(void **state)
 	agt_tail_counters k;
 	agt_tail_get_counters(t, &k);
 	assert_int_equal(k.ckpt_resumed, 2);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* copytruncate while stopped: the saved offset's marker no longer matches
@@ -655,10 +625,7 @@ static void test_tombstone(void **state)
 	tt_run_for(&s, 100);
 	const unsigned r[] = {0, 110, 200, 210};
 	check_ranges(&s, r, 4);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 int main(void)

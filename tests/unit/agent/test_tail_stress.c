@@ -41,10 +41,7 @@ static void test_inotify_overflow(void **state)
 	        (unsigned long long)k.scans, (unsigned long long)k.open_fds);
 	assert_true(k.inotify_overflows >= 1);
 	assert_true(k.open_fds <= 1024);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 typedef struct writer {
@@ -134,10 +131,7 @@ static void test_rotation_with_backpressure(void **state)
 	        (unsigned long long)k.stops, (unsigned long long)s.lines,
 	        (unsigned long long)k.files);
 	tt_check_exact(&s, 0, w.total);
-	agt_tail_destroy(t);
-	tt_sink_fini(&s);
-	tt_rmrf(d);
-	free(d);
+	tt_finish(t, &s, d);
 }
 
 /* the spool: durable positions, latest per (dev, ino, gen) */

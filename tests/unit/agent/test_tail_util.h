@@ -296,4 +296,13 @@ static inline agt_tail *tt_create(tt_cfg *c, tt_sink *s)
 	return t;
 }
 
+/* the end of a scenario: the tailer, the sink and the temporary folder */
+static inline void tt_finish(agt_tail *t, tt_sink *s, char *dir)
+{
+	agt_tail_destroy(t);
+	tt_sink_fini(s);
+	tt_rmrf(dir);
+	free(dir);
+}
+
 #endif /* TEST_TAIL_UTIL_H */
