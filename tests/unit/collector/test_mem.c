@@ -17,6 +17,7 @@
 #include "col_mem.h"
 #include "gen.h"
 #include "kiseki/wire.h"
+#include "col_test_rec.h"
 
 typedef struct fx {
 	ksk_wire_enc *enc;
@@ -67,20 +68,7 @@ static uint64_t add_payload(fx *f)
 
 static uint32_t res(fx *f, const char *svc, const char *host)
 {
-	ksk_attr at[3];
-	at[0].key = KSK_STR("service.name");
-	at[0].value = ksk_val_str(ksk_str_c(svc));
-	at[1].key = KSK_STR("host.name");
-	at[1].value = ksk_val_str(ksk_str_c(host));
-	at[2].key = KSK_STR("region");
-	at[2].value = ksk_val_str(KSK_STR("eu-west-1"));
-	ksk_resource r;
-	memset(&r, 0, sizeof(r));
-	r.attrs = at;
-	r.n_attrs = 3;
-	uint32_t idx;
-	assert_int_equal(ksk_wire_enc_resource(f->enc, &r, &idx), KSK_OK);
-	return idx;
+	return ctr_res(f->enc, svc, host);
 }
 
 static void span(fx *f, uint8_t trace, uint8_t id, uint8_t parent, uint32_t r,
@@ -110,18 +98,7 @@ static void span(fx *f, uint8_t trace, uint8_t id, uint8_t parent, uint32_t r,
 static void logrec(fx *f, uint32_t r, uint64_t t, uint8_t sev, uint8_t trace,
                    const char *body)
 {
-	ksk_log l;
-	memset(&l, 0, sizeof(l));
-	l.time_ns = t;
-	l.observed_ns = t;
-	l.severity = sev;
-	l.body = ksk_val_str(ksk_str_c(body));
-	if (trace) {
-		memset(l.trace_id, trace, 16);
-		memset(l.span_id, trace, 8);
-	}
-	l.resource = r;
-	assert_int_equal(ksk_wire_enc_log(f->enc, &l), KSK_OK);
+	ctr_log(f->enc, r, t, sev, trace, body);
 }
 
 typedef struct sums {
