@@ -50,16 +50,28 @@ typedef struct mem_span {
 	uint8_t has_parent; /* parent is set */
 } mem_span;
 
+/* A trace: 36 bytes, because most trace IDs in the open segment are only
+ * ever seen on a log line or two (unsampled traces, one ID per request):
+ * the first frame is inline and everything else lives in a mem_tx that
+ * only traces with spans or a second frame get. */
 typedef struct mem_trace {
 	uint8_t tid[16];   /* trace ID */
-	uint32_t *frames;  /* frame indexes, log order, no adjacent repeats */
-	uint32_t n_frames, cap_frames;
+	uint32_t frame0;   /* first frame index (when n_frames > 0) */
+	uint32_t n_frames; /* frame indexes, log order, no adjacent repeats */
+	uint32_t n_spans;  /* span rows (in the mem_tx) */
+	uint32_t n_logs;   /* logs carrying this trace ID */
+	uint32_t x;        /* 1 + index of its mem_tx in m->xs; 0 = none */
+} mem_trace;
+
+/* The rest of a trace (see mem_trace). */
+typedef struct mem_tx {
+	uint32_t *frames;  /* frames after frame0 */
+	uint32_t cap_frames;
+	uint32_t cap_spans;
 	mem_span *spans;   /* span rows */
-	uint32_t n_spans, cap_spans;
 	uint64_t *ah;      /* attribute hash set (0 = empty slot) */
 	uint32_t ah_n, ah_cap;
-	uint32_t n_logs;   /* logs carrying this trace ID */
-} mem_trace;
+} mem_tx;
 
 typedef struct mem_log {
 	uint64_t time;  /* time_ns or observed_ns */
@@ -71,9 +83,11 @@ typedef struct mem_log {
 	uint8_t sev;    /* severity number */
 } mem_log;
 
-/* Open-addressing map from a stored item to its index: slot v = index+1. */
+/* Open-addressing map from a stored item to its index: slot v = index+1.
+ * The 32-bit hash kept in the slot is both the probe start and the tag
+ * checked before the item itself, so growth never looks at the items. */
 typedef struct mem_slot {
-	uint32_t h; /* low bits of the item's hash */
+	uint32_t h; /* the item's 32-bit hash */
 	uint32_t v; /* index + 1; 0 = empty */
 } mem_slot;
 
@@ -103,6 +117,8 @@ struct col_mem {
 	mem_trace *traces;
 	uint32_t n_traces, cap_traces;
 	mem_map tmap;
+	mem_tx *xs;              /* see mem_trace */
+	uint32_t n_xs, cap_xs;
 	col_mem_frame *frames;
 	uint32_t n_frames, cap_frames;
 	mem_log *logs;
@@ -117,50 +133,58 @@ struct col_mem {
 
 typedef bool (*mem_eq_fn)(const col_mem *m, uint32_t idx, const void *key);
 
-static uint32_t map_find(const col_mem *m, const mem_map *mp, uint64_t h,
+static uint32_t map_find(const col_mem *m, const mem_map *mp, uint32_t h,
                          mem_eq_fn eq, const void *key)
 {
 	if (!mp->cap)
 		return UINT32_MAX;
-	uint32_t mask = mp->cap - 1, i = (uint32_t)(h >> 32) & mask, h32 = (uint32_t)h;
+	uint32_t mask = mp->cap - 1, i = h & mask;
 	while (mp->s[i].v) {
-		if (mp->s[i].h == h32 && eq(m, mp->s[i].v - 1, key))
+		if (mp->s[i].h == h && eq(m, mp->s[i].v - 1, key))
 			return mp->s[i].v - 1;
 		i = (i + 1) & mask;
 	}
 	return UINT32_MAX;
 }
 
-/* The probe start needs the high bits of the full hash, so the map keeps
- * a rehash function: every item's hash is recomputed on growth. */
-typedef uint64_t (*mem_hash_fn)(const col_mem *m, uint32_t idx);
-
-static bool map_insert(col_mem *m, mem_map *mp, uint64_t h, uint32_t idx,
-                       mem_hash_fn rehash)
+/* Room for `n` items at a load of at most 3/4. */
+static bool map_reserve(col_mem *m, mem_map *mp, uint64_t n)
 {
-	if ((uint64_t)(mp->n + 1) * 4 > (uint64_t)mp->cap * 3) {
-		uint32_t nc = mp->cap ? mp->cap * 2 : 64;
-		mem_slot *ns = ksk_calloc(m->al, nc, sizeof(mem_slot));
-		if (!ns)
-			return false;
-		for (uint32_t j = 0; j < mp->cap; j++) {
-			if (!mp->s[j].v)
-				continue;
-			uint64_t hh = rehash(m, mp->s[j].v - 1);
-			uint32_t k = (uint32_t)(hh >> 32) & (nc - 1);
-			while (ns[k].v)
-				k = (k + 1) & (nc - 1);
-			ns[k] = mp->s[j];
-		}
-		ksk_free(m->al, mp->s);
-		m->bytes += (uint64_t)(nc - mp->cap) * sizeof(mem_slot);
-		mp->s = ns;
-		mp->cap = nc;
+	if (n * 4 <= (uint64_t)mp->cap * 3)
+		return true;
+	uint64_t nc = mp->cap ? mp->cap : 64;
+	while (n * 4 > nc * 3)
+		nc *= 2;
+	if (nc > (1ull << 31))
+		return false;
+	mem_slot *ns = ksk_calloc(m->al, (size_t)nc, sizeof(mem_slot));
+	if (!ns)
+		return false;
+	uint32_t mask = (uint32_t)nc - 1;
+	for (uint32_t j = 0; j < mp->cap; j++) {
+		if (!mp->s[j].v)
+			continue;
+		uint32_t k = mp->s[j].h & mask;
+		while (ns[k].v)
+			k = (k + 1) & mask;
+		ns[k] = mp->s[j];
 	}
-	uint32_t mask = mp->cap - 1, i = (uint32_t)(h >> 32) & mask;
+	ksk_free(m->al, mp->s);
+	m->bytes += (nc - mp->cap) * sizeof(mem_slot);
+	mp->s = ns;
+	mp->cap = (uint32_t)nc;
+	return true;
+}
+
+/* The caller found no item with this key. */
+static bool map_insert(col_mem *m, mem_map *mp, uint32_t h, uint32_t idx)
+{
+	if (!map_reserve(m, mp, (uint64_t)mp->n + 1))
+		return false;
+	uint32_t mask = mp->cap - 1, i = h & mask;
 	while (mp->s[i].v)
 		i = (i + 1) & mask;
-	mp->s[i].h = (uint32_t)h;
+	mp->s[i].h = h;
 	mp->s[i].v = idx + 1;
 	mp->n++;
 	return true;
@@ -233,19 +257,14 @@ static void u64map_free(const ksk_alloc *al, mem_u64map *mp)
 
 /* ---- strings -------------------------------------------------------------- */
 
-static uint64_t str_hash(ksk_str s)
+static uint32_t str_hash(ksk_str s)
 {
-	return col_ru_hash(s.ptr ? s.ptr : "", s.len, 0x737472);
+	return (uint32_t)col_ru_hash(s.ptr ? s.ptr : "", s.len, 0x737472);
 }
 
 static bool str_eq(const col_mem *m, uint32_t idx, const void *key)
 {
 	return ksk_str_eq(m->strs[idx], *(const ksk_str *)key);
-}
-
-static uint64_t str_rehash(const col_mem *m, uint32_t idx)
-{
-	return str_hash(m->strs[idx]);
 }
 
 static uint32_t str_lookup(const col_mem *m, ksk_str s)
@@ -255,7 +274,7 @@ static uint32_t str_lookup(const col_mem *m, ksk_str s)
 
 static uint32_t str_intern(col_mem *m, ksk_str s)
 {
-	uint64_t h = str_hash(s);
+	uint32_t h = str_hash(s);
 	uint32_t idx = map_find(m, &m->strmap, h, str_eq, &s);
 	if (idx != UINT32_MAX)
 		return idx;
@@ -283,7 +302,7 @@ static uint32_t str_intern(col_mem *m, ksk_str s)
 	idx = m->n_strs;
 	m->strs[idx].ptr = p;
 	m->strs[idx].len = s.len;
-	if (!map_insert(m, &m->strmap, h, idx, str_rehash))
+	if (!map_insert(m, &m->strmap, h, idx))
 		return UINT32_MAX;
 	m->n_strs++;
 	return idx;
@@ -291,9 +310,14 @@ static uint32_t str_intern(col_mem *m, ksk_str s)
 
 /* ---- traces --------------------------------------------------------------- */
 
-static uint64_t tid_hash(const uint8_t *tid)
+/* Trace IDs are random 128-bit values in practice, but they come from
+ * clients, so both halves go through the mixer. */
+static uint32_t tid_hash(const uint8_t *tid)
 {
-	return col_ru_hash(tid, 16, 0x747261);
+	uint64_t a, b;
+	memcpy(&a, tid, 8);
+	memcpy(&b, tid + 8, 8);
+	return (uint32_t)col_ru_mix(a ^ col_ru_mix(b ^ 0x747261));
 }
 
 static bool tid_eq(const col_mem *m, uint32_t idx, const void *key)
@@ -301,19 +325,14 @@ static bool tid_eq(const col_mem *m, uint32_t idx, const void *key)
 	return memcmp(m->traces[idx].tid, key, 16) == 0;
 }
 
-static uint64_t tid_rehash(const col_mem *m, uint32_t idx)
-{
-	return tid_hash(m->traces[idx].tid);
-}
-
 static uint32_t trace_lookup(const col_mem *m, const uint8_t *tid)
 {
 	return map_find(m, &m->tmap, tid_hash(tid), tid_eq, tid);
 }
 
-static uint32_t trace_get(col_mem *m, const uint8_t *tid)
+/* The trace `tid` (hash `h`), added if new. */
+static uint32_t trace_get(col_mem *m, const uint8_t *tid, uint32_t h)
 {
-	uint64_t h = tid_hash(tid);
 	uint32_t idx = map_find(m, &m->tmap, h, tid_eq, tid);
 	if (idx != UINT32_MAX)
 		return idx;
@@ -321,30 +340,72 @@ static uint32_t trace_get(col_mem *m, const uint8_t *tid)
 	                 m->n_traces + 1, sizeof(mem_trace)))
 		return UINT32_MAX;
 	idx = m->n_traces;
-	memset(&m->traces[idx], 0, sizeof(mem_trace));
-	memcpy(m->traces[idx].tid, tid, 16);
-	if (!map_insert(m, &m->tmap, h, idx, tid_rehash))
+	mem_trace *t = &m->traces[idx];
+	memcpy(t->tid, tid, 16);
+	t->frame0 = 0;
+	t->n_frames = t->n_spans = t->n_logs = t->x = 0;
+	if (!map_insert(m, &m->tmap, h, idx))
 		return UINT32_MAX;
 	m->n_traces++;
 	m->bytes += sizeof(mem_trace);
 	return idx;
 }
 
+/* The mem_tx of `t`, or NULL if it has none. */
+static mem_tx *tx_of(const col_mem *m, const mem_trace *t)
+{
+	return t->x ? &m->xs[t->x - 1] : NULL;
+}
+
+/* The mem_tx of `t`, made if missing (NULL only when out of memory). */
+static mem_tx *tx_get(col_mem *m, mem_trace *t)
+{
+	if (t->x)
+		return &m->xs[t->x - 1];
+	if (!col_ru_grow(m->al, (void **)&m->xs, &m->cap_xs, m->n_xs + 1, sizeof(mem_tx)))
+		return NULL;
+	mem_tx *x = &m->xs[m->n_xs++];
+	memset(x, 0, sizeof(*x));
+	t->x = m->n_xs;
+	m->bytes += sizeof(mem_tx);
+	return x;
+}
+
+/* The span rows of `t` (NULL when it has none). */
+static const mem_span *t_spans(const col_mem *m, const mem_trace *t)
+{
+	const mem_tx *x = tx_of(m, t);
+	return x ? x->spans : NULL;
+}
+
+/* Frame number `i` of `t` (< n_frames). */
+static uint32_t t_frame(const col_mem *m, const mem_trace *t, uint32_t i)
+{
+	return i == 0 ? t->frame0 : m->xs[t->x - 1].frames[i - 1];
+}
+
 static bool trace_add_frame(col_mem *m, mem_trace *t, uint32_t f)
 {
-	if (t->n_frames && t->frames[t->n_frames - 1] == f)
+	if (t->n_frames == 0) {
+		t->frame0 = f;
+		t->n_frames = 1;
 		return true;
-	if (!col_ru_grow(m->al, (void **)&t->frames, &t->cap_frames,
-	                 t->n_frames + 1, sizeof(uint32_t)))
+	}
+	if (t_frame(m, t, t->n_frames - 1) == f)
+		return true;
+	mem_tx *x = tx_get(m, t);
+	if (!x || !col_ru_grow(m->al, (void **)&x->frames, &x->cap_frames,
+	                       t->n_frames, sizeof(uint32_t)))
 		return false;
-	t->frames[t->n_frames++] = f;
+	x->frames[t->n_frames - 1] = f;
+	t->n_frames++;
 	m->bytes += sizeof(uint32_t);
 	return true;
 }
 
-static bool ah_has(const mem_trace *t, uint64_t h)
+static bool ah_has(const mem_tx *t, uint64_t h)
 {
-	if (!t->ah_cap)
+	if (!t || !t->ah_cap)
 		return false;
 	uint32_t mask = t->ah_cap - 1, i = (uint32_t)h & mask;
 	while (t->ah[i]) {
@@ -355,7 +416,7 @@ static bool ah_has(const mem_trace *t, uint64_t h)
 	return false;
 }
 
-static bool ah_add(col_mem *m, mem_trace *t, uint64_t h)
+static bool ah_add(col_mem *m, mem_tx *t, uint64_t h)
 {
 	if (!h)
 		return true;
@@ -411,11 +472,12 @@ void col_mem_destroy(col_mem *m)
 	if (!m)
 		return;
 	const ksk_alloc *al = m->al;
-	for (uint32_t i = 0; i < m->n_traces; i++) {
-		ksk_free(al, m->traces[i].frames);
-		ksk_free(al, m->traces[i].spans);
-		ksk_free(al, m->traces[i].ah);
+	for (uint32_t i = 0; i < m->n_xs; i++) {
+		ksk_free(al, m->xs[i].frames);
+		ksk_free(al, m->xs[i].spans);
+		ksk_free(al, m->xs[i].ah);
 	}
+	ksk_free(al, m->xs);
 	for (uint32_t i = 0; i < m->n_chunks; i++)
 		ksk_free(al, m->chunks[i]);
 	ksk_free(al, m->chunks);
@@ -429,6 +491,9 @@ void col_mem_destroy(col_mem *m)
 	pthread_rwlock_destroy(&m->lk);
 	ksk_free(al, m);
 }
+
+/* how many logs ahead mem_add_locked prefetches a trace slot */
+#define MEM_PREFETCH 8
 
 static uint64_t id8(const uint8_t *p)
 {
@@ -453,6 +518,7 @@ static ksk_err mem_add_locked(col_mem *m, const ksk_batch *b, uint64_t off,
 	uint32_t nr = b->n_resources;
 	uint32_t *rsvc = NULL, *rhost = NULL, *rh_start = NULL;
 	uint64_t *rh = NULL;
+	uint32_t *lh = NULL; /* trace ID hash per log */
 	uint32_t n_rh = 0;
 	ksk_err rc = KSK_ENOMEM;
 	if (nr) {
@@ -482,16 +548,18 @@ static ksk_err mem_add_locked(col_mem *m, const ksk_batch *b, uint64_t off,
 		const ksk_span *sp = &b->spans[i];
 		if (sp->resource >= nr)
 			continue; /* the decoder guarantees this never happens */
-		uint32_t ti = trace_get(m, sp->trace_id);
+		uint32_t ti = trace_get(m, sp->trace_id, tid_hash(sp->trace_id));
 		uint32_t name = str_intern(m, sp->name);
 		if (ti == UINT32_MAX || name == UINT32_MAX)
 			goto out;
 		mem_trace *t = &m->traces[ti];
-		if (!trace_add_frame(m, t, fidx) ||
-		    !col_ru_grow(al, (void **)&t->spans, &t->cap_spans, t->n_spans + 1,
-		                 sizeof(mem_span)))
+		if (!trace_add_frame(m, t, fidx))
 			goto out;
-		mem_span *row = &t->spans[t->n_spans++];
+		mem_tx *x = tx_get(m, t);
+		if (!x || !col_ru_grow(al, (void **)&x->spans, &x->cap_spans, t->n_spans + 1,
+		                       sizeof(mem_span)))
+			goto out;
+		mem_span *row = &x->spans[t->n_spans++];
 		m->bytes += sizeof(mem_span);
 		row->id = id8(sp->span_id);
 		row->parent = sp->has_parent ? id8(sp->parent_id) : 0;
@@ -503,10 +571,10 @@ static ksk_err mem_add_locked(col_mem *m, const ksk_batch *b, uint64_t off,
 		row->kind = (uint8_t)sp->kind;
 		row->err = sp->status == KSK_STATUS_ERROR;
 		for (uint32_t j = 0; j < sp->n_attrs; j++)
-			if (!ah_add(m, t, col_ru_attr_hash(sp->attrs[j].key, &sp->attrs[j].value)))
+			if (!ah_add(m, x, col_ru_attr_hash(sp->attrs[j].key, &sp->attrs[j].value)))
 				goto out;
 		for (uint32_t j = rh_start[sp->resource]; j < rh_start[sp->resource + 1]; j++)
-			if (!ah_add(m, t, rh[j]))
+			if (!ah_add(m, x, rh[j]))
 				goto out;
 		uint64_t opk = (uint64_t)row->svc << 36 | (uint64_t)name << 4 | (row->kind & 15u);
 		if (u64map_get(&m->ops, opk) == UINT32_MAX && !u64map_put(al, &m->ops, opk, 0))
@@ -518,16 +586,32 @@ static ksk_err mem_add_locked(col_mem *m, const ksk_batch *b, uint64_t off,
 		m->spans++;
 	}
 
+	/* Logs: one trace lookup each, and with one trace ID per request most
+	 * are new, so each is a cache miss in a large table. The hashes are
+	 * computed first and the table sized for the whole batch, so the slot
+	 * of the log MEM_PREFETCH ahead can be prefetched. */
+	if (b->n_logs) {
+		lh = ksk_malloc(al, (size_t)b->n_logs * sizeof(uint32_t));
+		if (!lh || !col_ru_grow(al, (void **)&m->logs, &m->cap_logs,
+		                        m->n_logs + b->n_logs, sizeof(mem_log)))
+			goto out;
+		uint32_t with_trace = 0;
+		for (uint32_t i = 0; i < b->n_logs; i++) {
+			lh[i] = b->logs[i].has_trace ? tid_hash(b->logs[i].trace_id) : 0;
+			with_trace += b->logs[i].has_trace;
+		}
+		if (!map_reserve(m, &m->tmap, (uint64_t)m->tmap.n + with_trace))
+			goto out;
+	}
 	for (uint32_t i = 0; i < b->n_logs; i++) {
 		const ksk_log *lg = &b->logs[i];
+		if (i + MEM_PREFETCH < b->n_logs && b->logs[i + MEM_PREFETCH].has_trace)
+			__builtin_prefetch(&m->tmap.s[lh[i + MEM_PREFETCH] & (m->tmap.cap - 1)]);
 		if (lg->resource >= nr)
 			continue;
-		if (!col_ru_grow(al, (void **)&m->logs, &m->cap_logs, m->n_logs + 1,
-		                 sizeof(mem_log)))
-			goto out;
 		uint32_t ti = UINT32_MAX;
 		if (lg->has_trace) {
-			ti = trace_get(m, lg->trace_id);
+			ti = trace_get(m, lg->trace_id, lh[i]);
 			if (ti == UINT32_MAX || !trace_add_frame(m, &m->traces[ti], fidx))
 				goto out;
 			m->traces[ti].n_logs++;
@@ -553,6 +637,7 @@ out:
 	ksk_free(al, rhost);
 	ksk_free(al, rh_start);
 	ksk_free(al, rh);
+	ksk_free(al, lh);
 	return rc;
 }
 
@@ -604,7 +689,7 @@ ksk_err col_mem_trace_frames(col_mem *m, const uint8_t trace_id[16],
 			rc = KSK_ENOMEM;
 		} else {
 			for (uint32_t i = 0; i < t->n_frames; i++)
-				f[i] = m->frames[t->frames[i]];
+				f[i] = m->frames[t_frame(m, t, i)];
 			*out = f;
 			*n = t->n_frames;
 		}
@@ -634,22 +719,23 @@ typedef struct mem_tsum {
 	uint32_t root; /* span row index */
 } mem_tsum;
 
-static void trace_sum(const mem_trace *t, mem_tsum *s)
+static void trace_sum(const col_mem *m, const mem_trace *t, mem_tsum *s)
 {
+	const mem_span *spans = t_spans(m, t);
 	s->start = UINT64_MAX;
 	s->end = 0;
 	s->errors = 0;
 	s->root = 0;
 	bool root_is_root = false;
 	for (uint32_t i = 0; i < t->n_spans; i++) {
-		const mem_span *r = &t->spans[i];
+		const mem_span *r = &spans[i];
 		if (r->start < s->start)
 			s->start = r->start;
 		if (r->start + r->dur > s->end)
 			s->end = r->start + r->dur;
 		s->errors += r->err;
 		bool is_root = !r->has_parent;
-		const mem_span *cur = &t->spans[s->root];
+		const mem_span *cur = &spans[s->root];
 		if (i == 0 || (is_root && !root_is_root) ||
 		    (is_root == root_is_root && r->start < cur->start)) {
 			s->root = i;
@@ -715,13 +801,13 @@ ksk_err col_mem_search(col_mem *m, const col_search *q, ksk_arena *a,
 		if (!t->n_spans)
 			continue;
 		mem_tsum s;
-		trace_sum(t, &s);
+		trace_sum(m, t, &s);
 		if (!sum_passes(q, &s, t->n_spans))
 			continue;
 		if (span_cond) {
 			bool hit = false;
 			for (uint32_t i = 0; i < t->n_spans && !hit; i++) {
-				const mem_span *r = &t->spans[i];
+				const mem_span *r = &t_spans(m, t)[i];
 				hit = (want_svc == UINT32_MAX || r->svc == want_svc) &&
 				      (want_op == UINT32_MAX || r->name == want_op) &&
 				      (q->span_kind < 0 || r->kind == q->span_kind);
@@ -731,7 +817,7 @@ ksk_err col_mem_search(col_mem *m, const col_search *q, ksk_arena *a,
 		}
 		bool ok = true;
 		for (uint32_t i = 0; i < nf && ok; i++)
-			ok = ah_has(t, fh[i]);
+			ok = ah_has(tx_of(m, t), fh[i]);
 		if (!ok)
 			continue;
 		c[nc].start = s.start;
@@ -748,21 +834,22 @@ ksk_err col_mem_search(col_mem *m, const col_search *q, ksk_arena *a,
 		pthread_rwlock_rdlock(&m->lk);
 		const mem_trace *t = &m->traces[c[k].trace];
 		mem_tsum s;
-		trace_sum(t, &s);
+		trace_sum(m, t, &s);
 		memcpy(sum.trace_id, t->tid, 16);
 		sum.start_ns = s.start;
 		sum.end_ns = s.end;
 		sum.span_count = t->n_spans;
 		sum.error_count = s.errors;
 		sum.log_count = t->n_logs;
-		sum.root_service = m->strs[t->spans[s.root].svc];
-		sum.root_name = m->strs[t->spans[s.root].name];
+		const mem_span *spans = t_spans(m, t);
+		sum.root_service = m->strs[spans[s.root].svc];
+		sum.root_name = m->strs[spans[s.root].name];
 		ksk_free(m->al, svcs);
 		svcs = ksk_calloc(m->al, t->n_spans, sizeof(uint32_t));
 		uint32_t nd = 0;
 		if (svcs) {
 			for (uint32_t i = 0; i < t->n_spans; i++)
-				svcs[i] = t->spans[i].svc;
+				svcs[i] = spans[i].svc;
 			qsort(svcs, t->n_spans, sizeof(uint32_t), u32_cmp);
 			for (uint32_t i = 0; i < t->n_spans; i++)
 				if (i == 0 || svcs[i] != svcs[i - 1])
@@ -843,12 +930,12 @@ ksk_err col_mem_edges(col_mem *m, uint64_t start_ns, uint64_t end_ns,
 			goto out;
 		}
 		for (uint32_t i = 0; i < t->n_spans; i++) {
-			ids[i].id = t->spans[i].id;
-			ids[i].svc = t->spans[i].svc;
+			ids[i].id = t_spans(m, t)[i].id;
+			ids[i].svc = t_spans(m, t)[i].svc;
 		}
 		qsort(ids, t->n_spans, sizeof(mem_idsvc), idsvc_cmp);
 		for (uint32_t i = 0; i < t->n_spans; i++) {
-			const mem_span *r = &t->spans[i];
+			const mem_span *r = &t_spans(m, t)[i];
 			if (!r->has_parent)
 				continue;
 			if (r->start < start_ns || (end_ns && r->start > end_ns))
