@@ -49,9 +49,11 @@ int col_metrics_render_collector(void *ctx, const char *path, ksk_buf *out)
 	ksk_prom_counter(out, "kiseki_collector_store_logs_total", "Logs appended to the store.", s.logs_stored);
 	ksk_prom_gauge(out, "kiseki_collector_bytes_stored", "Bytes of live segment files and the open WAL.", s.bytes_stored);
 	ksk_prom_gauge(out, "kiseki_collector_segments", "Live sealed segments.", s.segments_sealed);
+	ksk_prom_gauge(out, "kiseki_collector_segments_sealing", "Full open segments rotated out and waiting to be sealed.", s.segments_sealing);
 	ksk_prom_gauge(out, "kiseki_collector_wal_bytes", "Bytes in the open write-ahead segment.", s.wal_bytes);
 	ksk_prom_counter(out, "kiseki_collector_segments_dropped_total", "Sealed segments dropped by retention.", s.segments_dropped);
 	ksk_prom_counter(out, "kiseki_collector_segments_quarantined_total", "Sealed segments quarantined as corrupt.", s.segments_quarantined);
+	ksk_prom_counter(out, "kiseki_collector_backlog_busy_total", "Appends refused (busy) because the open segment was full and the sealing backlog too.", s.backlog_busy);
 	ksk_prom_counter(out, "kiseki_collector_fsync_total", "fsync calls on the write-ahead log.", s.fsyncs);
 	ksk_prom_printf(out, "# HELP kiseki_collector_fsync_seconds_sum Time spent in fsync.\n"
 	             "# TYPE kiseki_collector_fsync_seconds_sum counter\n"

@@ -302,7 +302,17 @@ void col__seg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
 		col__seg_put_raw(b, l->span_id, KSK_SPAN_ID_LEN);
 	if (fl & SG_LF_SEVTEXT)
 		col__seg_enc_str(e, 0, l->severity_text);
-	col__seg_enc_value(e, &l->body);
+	if (l->body.type == KSK_VAL_STR || l->body.type == KSK_VAL_BYTES) {
+		/* a string body is always inline: log lines rarely repeat
+		 * exactly, so the writer does not intern them (zstd finds what
+		 * repeats within a block) */
+		ksk_str bs = l->body.u.s;
+		col__seg_put_u8(e->st[SG_S_VT], (uint8_t)l->body.type);
+		col__seg_put_varint(e->st[SG_S_VS], ((uint64_t)bs.len << 2) | 1);
+		col__seg_put_raw(e->st[SG_S_RAW], bs.ptr, bs.len);
+	} else {
+		col__seg_enc_value(e, &l->body);
+	}
 	col__seg_enc_attrs(e, l->attrs, l->n_attrs);
 	col__seg_put_varint(b, l->flags);
 	if (fl & SG_LF_EVNAME)

@@ -114,6 +114,7 @@ static const char *const sg_sec_names[SG_NSEC] = {
 #define SG_MINUTE_NS 60000000000ull
 
 #define SG_DEFAULT_LEVEL 6
+#define SG_DEFAULT_LOG_LEVEL 1 /* see col_segw_tuning.zstd_log_level */
 #define SG_DEFAULT_BLOCK (128u * 1024u)
 #define SG_DEFAULT_LOG_BLOCK (64u * 1024u)
 #define SG_DEFAULT_SUM_BPI 12u
@@ -165,7 +166,8 @@ struct col_segw {
 	uint32_t n_res, cap_res;
 	uint8_t *keys;            /* (agent ID, seq) rows, SG_KEY_ENT each */
 	size_t n_keys, cap_keys;
-	int level;                /* zstd level for blocks and tables */
+	int level;                /* zstd level for trace blocks and tables */
+	int log_level;            /* zstd level for log blocks */
 	size_t block_bytes;       /* raw bytes per trace block */
 	size_t log_block_bytes;   /* raw bytes per log block */
 	unsigned sum_bpi;         /* summary bloom bits per item */
@@ -190,6 +192,7 @@ ksk_err col_segw_create(const ksk_alloc *alloc, col_segw **out)
 	}
 	ksk_buf_init(&w->rows, alloc, 0);
 	w->level = SG_DEFAULT_LEVEL;
+	w->log_level = SG_DEFAULT_LOG_LEVEL;
 	w->block_bytes = SG_DEFAULT_BLOCK;
 	w->log_block_bytes = SG_DEFAULT_LOG_BLOCK;
 	w->sum_bpi = SG_DEFAULT_SUM_BPI;
@@ -216,6 +219,8 @@ void col_segw_set_tuning(col_segw *w, const col_segw_tuning *t)
 {
 	if (t->zstd_level)
 		w->level = t->zstd_level;
+	if (t->zstd_log_level)
+		w->log_level = t->zstd_log_level;
 	if (t->block_bytes)
 		w->block_bytes = t->block_bytes;
 	if (t->log_block_bytes)
@@ -508,7 +513,9 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr, const ksk_batch *b)
 			ksk_log dd, *d = &dd;
 			*d = *s;
 			d->severity_text = sgw_intern(w, s->severity_text);
-			sgw_copy_value(w, w->tmp, &d->body, &s->body);
+			if (s->body.type != KSK_VAL_STR && s->body.type != KSK_VAL_BYTES)
+				sgw_copy_value(w, w->tmp, &d->body, &s->body);
+			/* else: encoded inline right below (col__seg_enc_log) */
 			d->attrs = sgw_copy_attrs(w, w->tmp, s->attrs, s->n_attrs);
 			d->event_name = sgw_intern(w, s->event_name);
 			d->scope_name = sgw_intern(w, s->scope_name);
@@ -653,7 +660,8 @@ typedef struct sgw_fin {
 	int fd;                    /* PATH.tmp */
 	uint64_t off;              /* file bytes written */
 	ksk_buf out;               /* write buffer */
-	ZSTD_CCtx *cctx;           /* owned */
+	ZSTD_CCtx *cctx;           /* owned: trace blocks and tables */
+	ZSTD_CCtx *lcctx;          /* owned: log blocks */
 	ksk_buf z;                 /* compression output */
 	ksk_buf sec[SG_NSEC];      /* sections, raw */
 	uint32_t *res_svc;         /* resource -> service index */
@@ -748,13 +756,13 @@ static ksk_err sgf_write(sgw_fin *f, const void *p, size_t n)
 	return KSK_OK;
 }
 
-/* Compresses `n` bytes into f->z. */
-static ksk_err sgf_compress(sgw_fin *f, const uint8_t *p, size_t n)
+/* Compresses `n` bytes into f->z with `cctx`. */
+static ksk_err sgf_compress_with(sgw_fin *f, ZSTD_CCtx *cctx, const uint8_t *p, size_t n)
 {
 	size_t bound = ZSTD_compressBound(n);
 	ksk_buf_clear(&f->z);
 	KSK_TRY(ksk_buf_reserve(&f->z, bound));
-	size_t r = ZSTD_compress2(f->cctx, f->z.data, bound, p, n);
+	size_t r = ZSTD_compress2(cctx, f->z.data, bound, p, n);
 	if (ZSTD_isError(r))
 		return ksk_errinfo_set(f->ei,
 		                       ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? KSK_ENOMEM
@@ -762,6 +770,12 @@ static ksk_err sgf_compress(sgw_fin *f, const uint8_t *p, size_t n)
 		                       "zstd: %s", ZSTD_getErrorName(r));
 	f->z.len = r;
 	return KSK_OK;
+}
+
+/* Compresses `n` bytes into f->z (trace blocks and tables). */
+static ksk_err sgf_compress(sgw_fin *f, const uint8_t *p, size_t n)
+{
+	return sgf_compress_with(f, f->cctx, p, n);
 }
 
 static int sgw_cmp_key(const void *a, const void *b)
@@ -781,6 +795,53 @@ static int sgw_cmp_time(const void *a, const void *b)
 	if (x->t != y->t)
 		return x->t < y->t ? -1 : 1;
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Sorts keys by (trace ID, time, index): a counting pass on the first two
+ * ID bytes, then each bucket by comparison. Trace IDs are random in
+ * practice, so the buckets are small; a skewed set (one trace's logs) just
+ * makes one big bucket that qsort handles. */
+static ksk_err sgw_sort_keys(sgw_fin *f, sgw_skey *k, size_t n)
+{
+	if (n < 4096) {
+		sg_qsort(k, n, sizeof(sgw_skey), sgw_cmp_key);
+		return KSK_OK;
+	}
+	uint32_t *start = ksk_calloc(f->alloc, 65537, sizeof(uint32_t));
+	sgw_skey *tmp = ksk_malloc(f->alloc, n * sizeof(sgw_skey));
+	if (!start || !tmp) {
+		ksk_free(f->alloc, start);
+		ksk_free(f->alloc, tmp);
+		return KSK_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		start[((uint32_t)k[i].tid[0] << 8 | k[i].tid[1]) + 1]++;
+	for (uint32_t b = 0; b < 65536; b++)
+		start[b + 1] += start[b];
+	for (size_t i = 0; i < n; i++)
+		tmp[start[(uint32_t)k[i].tid[0] << 8 | k[i].tid[1]]++] = k[i];
+	/* start[b] is now the end of bucket b */
+	size_t lo = 0;
+	for (uint32_t b = 0; b < 65536; b++) {
+		size_t hi = start[b];
+		sg_qsort(tmp + lo, hi - lo, sizeof(sgw_skey), sgw_cmp_key);
+		lo = hi;
+	}
+	memcpy(k, tmp, n * sizeof(sgw_skey));
+	ksk_free(f->alloc, start);
+	ksk_free(f->alloc, tmp);
+	return KSK_OK;
+}
+
+/* Sorts keys by (time, index); logs mostly arrive in time order, so an
+ * ordered run costs one pass. */
+static void sgw_sort_time(sgw_skey *k, size_t n)
+{
+	size_t i = 1;
+	while (i < n && sgw_cmp_time(&k[i - 1], &k[i]) < 0)
+		i++;
+	if (i < n)
+		sg_qsort(k, n, sizeof(sgw_skey), sgw_cmp_time);
 }
 
 static int sgw_cmp_istr(const void *a, const void *b)
@@ -934,9 +995,9 @@ static ksk_err sgf_group(sgw_fin *f)
 			k->idx = (uint32_t)i;
 		}
 	}
-	sg_qsort(f->sk, ns, sizeof(sgw_skey), sgw_cmp_key);
-	sg_qsort(f->lk, f->n_lk, sizeof(sgw_skey), sgw_cmp_key);
-	sg_qsort(f->lt, nl, sizeof(sgw_skey), sgw_cmp_time);
+	KSK_TRY(sgw_sort_keys(f, f->sk, ns));
+	KSK_TRY(sgw_sort_keys(f, f->lk, f->n_lk));
+	sgw_sort_time(f->lt, nl);
 	size_t i = 0, j = 0;
 	f->n_tr = 0;
 	while (i < ns || j < f->n_lk) {
@@ -984,13 +1045,13 @@ static ksk_err sgf_block_entry(sgw_fin *f, ksk_buf *table, uint64_t off, size_t 
 	return ksk_buf_append(table, e, n);
 }
 
-/* Compresses a raw block and writes it; appends its table entry. */
+/* Compresses a raw log block and writes it; appends its table entry. */
 static ksk_err sgf_put_block(sgw_fin *f, ksk_buf *table, const uint8_t *raw, size_t rlen,
                              uint32_t count, const uint64_t *range)
 {
 	if (rlen > SG_MAX_RAW)
 		return ksk_errinfo_set(f->ei, KSK_ELIMIT, "a block of %zu raw bytes is over the cap", rlen);
-	KSK_TRY(sgf_compress(f, raw, rlen));
+	KSK_TRY(sgf_compress_with(f, f->lcctx, raw, rlen));
 	uint64_t off = f->off;
 	uint32_t crc = ksk_crc32(0, f->z.data, f->z.len);
 	KSK_TRY(sgf_write(f, f->z.data, f->z.len));
@@ -1566,6 +1627,7 @@ static void sgf_fini(sgw_fin *f)
 	ksk_buf_fini(&f->rec);
 	ksk_buf_fini(&f->loff);
 	ZSTD_freeCCtx(f->cctx);
+	ZSTD_freeCCtx(f->lcctx);
 	ksk_free(a, f->res_svc);
 	ksk_free(a, f->svcs);
 	ksk_free(a, f->sk);
@@ -1608,11 +1670,15 @@ static ksk_err sgf_run(sgw_fin *f, uint64_t created_ns)
 {
 	col_segw *w = f->w;
 	f->cctx = ZSTD_createCCtx_advanced(sg_zstd_mem(f->alloc));
-	if (!f->cctx)
+	f->lcctx = ZSTD_createCCtx_advanced(sg_zstd_mem(f->alloc));
+	if (!f->cctx || !f->lcctx)
 		return KSK_ENOMEM;
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(f->cctx, ZSTD_c_compressionLevel, w->level)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(f->cctx, ZSTD_c_contentSizeFlag, 1)))
 		return ksk_errinfo_set(f->ei, KSK_EINVAL, "bad zstd level %d", w->level);
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(f->lcctx, ZSTD_c_compressionLevel, w->log_level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(f->lcctx, ZSTD_c_contentSizeFlag, 1)))
+		return ksk_errinfo_set(f->ei, KSK_EINVAL, "bad zstd level %d", w->log_level);
 	uint8_t head[SG_HEAD_LEN];
 	memcpy(head, SG_HEAD_MAGIC, 8);
 	ksk_put_le32(head + 8, SG_VERSION);

@@ -62,7 +62,8 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr,
 
 /* Tuning knobs (an addition for benchmarks and tests); 0 = default. */
 typedef struct col_segw_tuning {
-	int zstd_level;                 /* blocks and tables (default 6) */
+	int zstd_level;                 /* trace blocks and tables (default 6) */
+	int zstd_log_level;             /* log blocks (default 1: see STORAGE.md) */
 	size_t block_bytes;             /* raw bytes per trace block (128 KiB) */
 	size_t log_block_bytes;         /* raw bytes per log block (64 KiB) */
 	unsigned summary_bits_per_item; /* search bloom density (12) */

@@ -3,7 +3,8 @@
  *
  * Data in: a col_config. Data out: running listeners; log lines on stderr.
  * Threads started here: the maintenance thread, which calls
- * col_store_tick() once a second (sealing, retention, interval fsync)
+ * col_store_tick() once a second, or at once when the store rotated a full
+ * segment out (sealing, retention, interval fsync)
  * until stopped; the intake and query servers start their own workers.
  * Stop order: intake (so no batch is acked after the store closes), query,
  * metrics, maintenance, store.
@@ -27,6 +28,7 @@ struct col_server {
 	col_report report;
 	pthread_t maint;
 	int maint_started;
+	int wake;             /* mu: the store asked for a tick now */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stopping;
@@ -39,6 +41,16 @@ static void col_server_log(void *ctx, int level, const char *msg)
 	fprintf(stderr, "kiseki-collector: %s: %s\n", names[level < 0 ? 0 : level > 2 ? 2 : level], msg);
 }
 
+/* The store rotated a full segment out: seal it now, not at the next tick. */
+static void col_server_wake(void *arg)
+{
+	col_server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	s->wake = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void *col_server_maint(void *arg)
 {
 	col_server *s = arg;
@@ -47,7 +59,9 @@ static void *col_server_maint(void *arg)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		if (!s->wake)
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		s->wake = 0;
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->mu);
@@ -87,6 +101,8 @@ ksk_err col_server_start(const col_config *cfg, col_server **out, ksk_errinfo *e
 	so.retention_ns = cfg->retention_ns;
 	so.max_disk_bytes = cfg->max_disk_bytes;
 	so.log = col_server_log;
+	so.wake = col_server_wake;
+	so.wake_ctx = s;
 	ksk_err rc = col_store_open(&so, &s->store, ei);
 	if (rc == KSK_OK) {
 		col_query_opts qo;

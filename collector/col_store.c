@@ -89,6 +89,11 @@ typedef struct st_src {
 	col_wal *wal;         /* ST_MEM: owned */
 	uint64_t first_ns;    /* ST_MEM: wall time of the first batch (0 none); atomic */
 	bool sealing;         /* ST_MEM: rotated out, waiting to be sealed */
+	col_segw *w;          /* ST_MEM: its segment, built as batches are
+	                         appended (app_mu while active; the sealer's
+	                         once rotated out); NULL = build it from the
+	                         log when sealing (after a restart, or if
+	                         adding to it failed) */
 	uint64_t *skip;       /* ST_MEM: offsets of records replay skipped as
 	                         duplicates (ascending); sealing skips them too */
 	uint32_t n_skip, cap_skip;
@@ -118,6 +123,7 @@ struct col_store {
 	pthread_mutex_t app_mu;    /* see the design comment */
 	pthread_mutex_t state_mu;
 	pthread_mutex_t seal_mu;
+	pthread_cond_t sealed_cv;  /* with app_mu: a seal finished (backlog) */
 	st_src *active;            /* app_mu to use, app_mu+state_mu to swap */
 	st_src **srcs;             /* state_mu: every live source */
 	uint32_t n_srcs, cap_srcs;
@@ -128,6 +134,7 @@ struct col_store {
 	col_wal_counters wc;       /* fsync counters (atomic) */
 	uint64_t batches_stored, batches_duplicate, spans_stored, logs_stored;
 	uint64_t segments_dropped, segments_quarantined; /* atomic */
+	uint64_t backlog_busy;     /* atomic: appends refused, sealing backlog */
 	ksk_frame_dec *fd;         /* seal_mu (and open): replay decoders */
 	ksk_wire_dec *wd;
 	ksk_frame_limits flim;     /* decode limits (copies) */
@@ -294,6 +301,7 @@ static void src_unref(st_src *x)
 	if (!x || __atomic_sub_fetch(&x->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	col_mem_destroy(x->mem);
+	col_segw_destroy(x->w);
 	col_wal_close(x->wal);
 	ksk_free(x->al, x->skip);
 	col_seg_close(x->seg);
@@ -310,6 +318,17 @@ static st_src *src_new(const ksk_alloc *al, int kind, uint64_t num)
 	x->num = num;
 	x->al = al;
 	return x;
+}
+
+/* Gives a new, empty MEM source its segment writer. Without one (out of
+ * memory) the seal reads the log back instead, so this cannot fail. */
+static void src_start_writer(col_store *s, st_src *x)
+{
+	if (col_segw_create(s->al, &x->w) != KSK_OK) {
+		x->w = NULL;
+		st_log(s, 1, "no memory for the segment writer of wal-%06" PRIu64
+		       ".log; it will be sealed from the log", x->num);
+	}
 }
 
 /* state_mu held. Adds `x` (taking over the caller's reference). */
@@ -378,6 +397,8 @@ void col_store_opts_default(col_store_opts *o)
 	o->fsync_interval_ns = 200ull * 1000000ull;
 	o->segment_max_bytes = 64ull << 20;
 	o->segment_max_age_ns = 600ull * 1000000000ull;
+	o->max_sealing = 2;
+	o->backlog_wait_ns = 5ull * 1000000000ull;
 }
 
 static col_wal_env st_wal_env(col_store *s)
@@ -499,6 +520,7 @@ static void quarantine(col_store *s, const char *path, const char *name,
 }
 
 static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei);
+static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei);
 
 ksk_err col_store_open(const col_store_opts *opts, col_store **out,
                        ksk_errinfo *ei)
@@ -521,6 +543,11 @@ ksk_err col_store_open(const col_store_opts *opts, col_store **out,
 	pthread_mutex_init(&s->app_mu, NULL);
 	pthread_mutex_init(&s->state_mu, NULL);
 	pthread_mutex_init(&s->seal_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->sealed_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	ksk_err rc = KSK_OK;
 	uint64_t *segn = NULL, *waln = NULL;
 	uint32_t n_seg = 0, n_wal = 0, cap_seg = 0, cap_wal = 0;
@@ -666,6 +693,8 @@ ksk_err col_store_open(const col_store_opts *opts, col_store **out,
 		st_log(s, 0, "recovered %s: %" PRIu64 " batches (%" PRIu64
 		       " duplicates skipped)", path, rp.batches, rp.dups);
 		x->sealing = i + 1 < n_wal;
+		if (!x->sealing && rp.batches == 0)
+			src_start_writer(s, x);
 		if (!srcs_add_locked(s, x)) {
 			src_unref(x);
 			goto nomem;
@@ -686,6 +715,7 @@ ksk_err col_store_open(const col_store_opts *opts, col_store **out,
 			src_unref(x);
 			goto fail;
 		}
+		src_start_writer(s, x);
 		if (!srcs_add_locked(s, x)) {
 			src_unref(x);
 			goto nomem;
@@ -744,6 +774,7 @@ void col_store_close(col_store *s)
 	pthread_mutex_destroy(&s->app_mu);
 	pthread_mutex_destroy(&s->state_mu);
 	pthread_mutex_destroy(&s->seal_mu);
+	pthread_cond_destroy(&s->sealed_cv);
 	ksk_free(s->al, s);
 }
 
@@ -778,6 +809,22 @@ ksk_err col_store_append(col_store *s, const ksk_frame_hdr *hdr,
 		*res = COL_APPEND_DUPLICATE;
 		return KSK_OK;
 	}
+	bool woke = false;
+	if (s->o.segment_max_bytes && col_wal_end(x->wal) >= s->o.segment_max_bytes) {
+		ksk_err brc = make_room_locked(s, &woke, ei);
+		if (brc != KSK_OK) {
+			pthread_mutex_unlock(&s->app_mu);
+			return brc;
+		}
+		x = s->active;
+		if (dd_has(&s->dd, hdr->agent_id, hdr->seq)) {
+			/* stored by another appender while this one waited */
+			pthread_mutex_unlock(&s->app_mu);
+			return col_store_append(s, hdr, frame, len, batch, res, ei);
+		}
+	}
+	if (woke && s->o.wake)
+		s->o.wake(s->o.wake_ctx); /* a condvar signal: safe under app_mu */
 	uint64_t off, end;
 	ksk_err rc = col_wal_append(x->wal, frame, (uint32_t)len, &off, &end, ei);
 	if (rc != KSK_OK) {
@@ -787,6 +834,13 @@ ksk_err col_store_append(col_store *s, const ksk_frame_hdr *hdr,
 		return KSK_EIO;
 	}
 	rc = col_mem_add(x->mem, hdr, batch, off, (uint32_t)len);
+	if (rc == KSK_OK && x->w && col_segw_add(x->w, hdr, batch) != KSK_OK) {
+		/* the log has the batch: the seal reads it back instead */
+		col_segw_destroy(x->w);
+		x->w = NULL;
+		st_log(s, 1, "building segment %" PRIu64 " in memory failed (out of "
+		       "memory?); it will be sealed from its log", x->num);
+	}
 	bool keyed = dd_add(s->al, &s->dd, hdr->agent_id, hdr->seq);
 	if (rc != KSK_OK || !keyed) {
 		pthread_mutex_unlock(&s->app_mu);
@@ -866,11 +920,24 @@ static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 	col_seg *seg = NULL;
 	char path[ST_PBUF];
 	seg_path(s, old->num, path, sizeof(path));
-	ksk_err rc = col_segw_create(s->al, &w);
-	if (rc != KSK_OK)
-		return ksk_errinfo_set(ei, rc, "out of memory creating a segment writer");
-	st_sealctx c = {s, old, 0, w, 0};
-	rc = col_wal_scan(old->wal, seal_rec, &c, ei);
+	st_sealctx c = {s, old, 0, NULL, 0};
+	ksk_err rc = KSK_OK;
+	if (old->w) {
+		/* built while the batches arrived (only this thread touches a
+		 * rotated-out source's writer); a failed finish falls back to
+		 * reading the log on the next try */
+		w = old->w;
+		old->w = NULL;
+		col_mem_info mi;
+		col_mem_info_get(old->mem, &mi);
+		c.batches = mi.batches;
+	} else {
+		rc = col_segw_create(s->al, &w);
+		if (rc != KSK_OK)
+			return ksk_errinfo_set(ei, rc, "out of memory creating a segment writer");
+		c.w = w;
+		rc = col_wal_scan(old->wal, seal_rec, &c, ei);
+	}
 	if (rc == KSK_OK)
 		rc = col_segw_finish(w, path, ksk_clock_wall(s->clk), NULL, ei);
 	col_segw_destroy(w);
@@ -900,6 +967,9 @@ static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 	}
 	srcs_remove_locked(s, old);
 	pthread_mutex_unlock(&s->state_mu);
+	pthread_mutex_lock(&s->app_mu);
+	pthread_cond_broadcast(&s->sealed_cv);
+	pthread_mutex_unlock(&s->app_mu);
 	ksk_errinfo uei;
 	if (col_wal_unlink(old->wal, &uei) != KSK_OK)
 		st_log(s, 1, "sealed, but removing the log failed: %s", uei.msg);
@@ -910,18 +980,16 @@ static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 	return KSK_OK;
 }
 
-/* Rotates the active log out (seal_mu held). *old gets a reference. */
-static ksk_err rotate(col_store *s, st_src **old, ksk_errinfo *ei)
+/* Rotates the active log out (app_mu held). *old gets a reference; NULL
+ * when the active log holds nothing. */
+static ksk_err rotate_locked(col_store *s, st_src **old, ksk_errinfo *ei)
 {
 	*old = NULL;
-	pthread_mutex_lock(&s->app_mu);
 	st_src *cur = s->active;
 	col_mem_info mi;
 	col_mem_info_get(cur->mem, &mi);
-	if (mi.batches == 0) {
-		pthread_mutex_unlock(&s->app_mu);
+	if (mi.batches == 0)
 		return KSK_OK;
-	}
 	st_src *x = src_new(s->al, ST_MEM, s->next_num);
 	ksk_err rc = KSK_OK;
 	if (!x || col_mem_create(s->al, &x->mem) != KSK_OK) {
@@ -932,6 +1000,7 @@ static ksk_err rotate(col_store *s, st_src **old, ksk_errinfo *ei)
 	rc = col_wal_create(&env, s->dir, x->num, ksk_clock_wall(s->clk), &x->wal, ei);
 	if (rc != KSK_OK)
 		goto fail;
+	src_start_writer(s, x);
 	pthread_mutex_lock(&s->state_mu);
 	if (!srcs_add_locked(s, x)) {
 		pthread_mutex_unlock(&s->state_mu);
@@ -944,13 +1013,70 @@ static ksk_err rotate(col_store *s, st_src **old, ksk_errinfo *ei)
 	cur->sealing = true;
 	src_ref(cur);
 	pthread_mutex_unlock(&s->state_mu);
-	pthread_mutex_unlock(&s->app_mu);
 	*old = cur;
 	return KSK_OK;
 fail:
-	pthread_mutex_unlock(&s->app_mu);
 	src_unref(x);
 	return rc;
+}
+
+/* Rotates the active log out (seal_mu held). */
+static ksk_err rotate(col_store *s, st_src **old, ksk_errinfo *ei)
+{
+	pthread_mutex_lock(&s->app_mu);
+	ksk_err rc = rotate_locked(s, old, ei);
+	pthread_mutex_unlock(&s->app_mu);
+	return rc;
+}
+
+/* How many rotated-out logs wait to be sealed. */
+static uint32_t n_sealing(col_store *s)
+{
+	uint32_t n = 0;
+	pthread_mutex_lock(&s->state_mu);
+	for (uint32_t i = 0; i < s->n_srcs; i++)
+		n += s->srcs[i]->kind == ST_MEM && s->srcs[i]->sealing;
+	pthread_mutex_unlock(&s->state_mu);
+	return n;
+}
+
+/* The open segment is full (app_mu held): rotate it out unless the
+ * sealing backlog is full, in which case wait up to backlog_wait_ns for a
+ * seal to finish. *woke is set when a log was rotated out (the caller
+ * wakes the maintenance thread after unlocking).
+ * @return : KSK_OK (rotated, or no longer full); KSK_EBUSY; errors of
+ *           rotate_locked. */
+static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	uint64_t ns = (uint64_t)until.tv_nsec + s->o.backlog_wait_ns;
+	until.tv_sec += (time_t)(ns / 1000000000ull);
+	until.tv_nsec = (long)(ns % 1000000000ull);
+	uint32_t max = s->o.max_sealing ? s->o.max_sealing : 1;
+	for (;;) {
+		if (col_wal_end(s->active->wal) < s->o.segment_max_bytes)
+			return KSK_OK; /* another appender rotated it */
+		uint32_t n = n_sealing(s);
+		if (n < max) {
+			st_src *old = NULL;
+			KSK_TRY(rotate_locked(s, &old, ei));
+			if (old) {
+				*woke = true;
+				src_unref(old);
+			}
+			return KSK_OK;
+		}
+		if (!s->o.backlog_wait_ns ||
+		    pthread_cond_timedwait(&s->sealed_cv, &s->app_mu, &until) == ETIMEDOUT) {
+			if (col_wal_end(s->active->wal) < s->o.segment_max_bytes ||
+			    n_sealing(s) < max)
+				continue;
+			st_add(&s->backlog_busy, 1);
+			return ksk_errinfo_set(ei, KSK_EBUSY, "sealing backlog: %u segments "
+			                       "wait to be sealed and the open one is full", n);
+		}
+	}
 }
 
 /* Seals every rotated-out source (seal_mu held). */
@@ -967,7 +1093,16 @@ static ksk_err seal_pending(col_store *s, ksk_errinfo *ei)
 		pthread_mutex_unlock(&s->state_mu);
 		if (!p)
 			return KSK_OK;
-		ksk_err rc = seal_src(s, p, ei);
+		/* interval mode: a log rotated out by an append may hold
+		 * unsynced records; if its seal fails for a while they must
+		 * not wait for it */
+		ksk_err rc = col_wal_sync(p->wal, col_wal_end(p->wal), ei);
+		if (rc != KSK_OK) {
+			src_unref(p);
+			st_break(s, "fdatasync of a rotated log failed");
+			return rc;
+		}
+		rc = seal_src(s, p, ei);
 		src_unref(p);
 		if (rc != KSK_OK)
 			return rc;
@@ -1139,6 +1274,8 @@ void col_store_stats_get(col_store *s, col_store_stats *out)
 	out->logs_stored = st_get(&s->logs_stored);
 	out->segments_dropped = st_get(&s->segments_dropped);
 	out->segments_quarantined = st_get(&s->segments_quarantined);
+	out->backlog_busy = st_get(&s->backlog_busy);
+	out->segments_sealing = n_sealing(s);
 	out->fsyncs = st_get(&s->wc.fsyncs);
 	out->fsync_ns_sum = st_get(&s->wc.fsync_ns_sum);
 	out->fsync_ns_max = st_get(&s->wc.fsync_ns_max);

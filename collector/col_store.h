@@ -53,6 +53,19 @@ typedef struct col_store_opts {
 	uint64_t fsync_interval_ns;   /* COL_FSYNC_INTERVAL: at most this old (default 200 ms) */
 	uint64_t segment_max_bytes;   /* seal the open segment past this (default 64 MiB) */
 	uint64_t segment_max_age_ns;  /* ... or when older than this (default 10 min) */
+	/* Sealing backlog. An append that finds the open segment past
+	 * segment_max_bytes rotates it out itself (so a slow seal never lets
+	 * the open segment grow without bound) and calls `wake` so the
+	 * maintenance thread seals it now. With `max_sealing` segments
+	 * already waiting (default 2), the append waits up to
+	 * `backlog_wait_ns` (default 5 s; 0 = not at all) for a seal to
+	 * finish, then fails with KSK_EBUSY: the agent keeps the batch in its
+	 * spool and retries, so the data waits there, not in this memory. */
+	uint32_t max_sealing;
+	uint64_t backlog_wait_ns;
+	void (*wake)(void *ctx);      /* may be NULL; called with the append
+	                                 lock held, so it must only signal */
+	void *wake_ctx;
 	uint64_t retention_ns;        /* drop sealed segments older than this (0 = keep) */
 	uint64_t max_disk_bytes;      /* drop oldest sealed segments past this (0 = no cap) */
 	const ksk_clock *clock;       /* NULL = system clock */
@@ -163,6 +176,8 @@ typedef struct col_store_stats {
 	uint64_t segments_sealed;     /* live sealed segments */
 	uint64_t segments_dropped;    /* by retention, since start */
 	uint64_t segments_quarantined;
+	uint64_t backlog_busy;        /* appends refused: sealing backlog */
+	uint64_t segments_sealing;    /* rotated-out logs waiting to be sealed */
 	uint64_t fsyncs;
 	uint64_t fsync_ns_sum;        /* total time in fsync */
 	uint64_t fsync_ns_max;

@@ -1173,6 +1173,73 @@ static int probe(fx *f, const char *path, bool strict)
 	return bad;
 }
 
+/* Many logs carrying trace IDs and no spans (one ID per request, as from
+ * unsampled services): more keys than the sort's counting pass needs, IDs
+ * sharing their first bytes (one big bucket) or not, traces of one to
+ * three logs, bodies repeated and unique. Every trace gets its logs back,
+ * in time order, with their bodies. */
+static void test_log_only_traces(void **state)
+{
+	(void)state;
+	fx *f = fx_new();
+	ksk_wire_enc *enc;
+	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &enc), KSK_OK);
+	enum { NB = 3, PER = 3000 };
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint8_t first[16];
+	for (int bi = 0; bi < NB; bi++) {
+		ksk_attr ra[1] = {{KSK_STR("service.name"), ksk_val_str(KSK_STR("shop"))}};
+		ksk_resource r = {.attrs = ra, .n_attrs = 1};
+		uint32_t ri;
+		assert_int_equal(ksk_wire_enc_resource(enc, &r, &ri), KSK_OK);
+		char body[64];
+		for (uint32_t i = 0; i < PER; i++) {
+			ksk_log l;
+			memset(&l, 0, sizeof(l));
+			l.resource = ri;
+			l.time_ns = BASE_NS + (uint64_t)bi * 1000000000ull + i * 1000ull;
+			l.severity = 9;
+			for (int k = 0; k < 16; k++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				l.trace_id[k] = (uint8_t)x;
+			}
+			if (i % 5 == 0) /* a fifth share one 2-byte prefix */
+				l.trace_id[0] = 0xab, l.trace_id[1] = 0xcd;
+			if (bi == 0 && i == 0)
+				memcpy(first, l.trace_id, 16);
+			if (i % 7 == 3) /* some traces with logs in every batch */
+				memcpy(l.trace_id, first, 16);
+			l.has_trace = true;
+			memset(l.span_id, 0x42, 8);
+			l.has_span = true;
+			if (i % 2)
+				snprintf(body, sizeof(body), "GET /api/orders/%u done", i * 7 + (uint32_t)bi);
+			else
+				snprintf(body, sizeof(body), "cache miss"); /* repeated */
+			l.body = ksk_val_str((ksk_str){body, strlen(body)});
+			assert_int_equal(ksk_wire_enc_log(enc, &l), KSK_OK);
+		}
+		fx_keep(f, enc, 500 + (uint64_t)bi);
+		ksk_wire_enc_reset(enc);
+	}
+	ksk_wire_enc_destroy(enc);
+	fx_write(f, NULL);
+	col_seg *s = fx_open(f);
+	assert_int_equal(col_seg_info_get(s)->logs, (uint64_t)NB * PER);
+	ksk_arena *a;
+	assert_int_equal(ksk_arena_create(NULL, 0, 0, &a), KSK_OK);
+	for (int bi = 0; bi < NB; bi++)
+		for (uint32_t i = 0; i < f->b[bi]->n_logs; i += 1 + (i % 3)) {
+			check_trace(f, s, f->b[bi]->logs[i].trace_id, a);
+			ksk_arena_reset(a);
+		}
+	ksk_arena_destroy(a);
+	col_seg_close(s);
+	fx_free(f);
+}
+
 static void test_corrupt(void **state)
 {
 	(void)state;
@@ -1723,6 +1790,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt),   cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_threads),   cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_time_scale), cmocka_unit_test(test_split_trace),
+		cmocka_unit_test(test_log_only_traces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

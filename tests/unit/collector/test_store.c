@@ -1330,6 +1330,107 @@ static void test_seal_by_size_and_age(void **state)
 	frm_free(&y);
 }
 
+static void count_wake(void *ctx)
+{
+	__atomic_add_fetch((int *)ctx, 1, __ATOMIC_RELAXED);
+}
+
+typedef struct tick_later {
+	fx *f;
+	int ms;
+} tick_later;
+
+static void *tick_later_main(void *arg)
+{
+	tick_later *t = arg;
+	struct timespec ts = {0, (long)t->ms * 1000000L};
+	nanosleep(&ts, NULL);
+	ksk_errinfo ei;
+	ksk_errinfo_clear(&ei);
+	if (col_store_tick(t->f->s, &ei) != KSK_OK)
+		print_error("tick: %s\n", ei.msg);
+	return NULL;
+}
+
+/* A full open segment is rotated out by the append that finds it full
+ * (never left to grow while a seal runs); with max_sealing segments
+ * waiting, an append waits for a seal or is refused with KSK_EBUSY, and
+ * nothing is lost either way. */
+static void test_sealing_backlog(void **state)
+{
+	fx *f = *state;
+	int wakes = 0;
+	f->o.segment_max_bytes = 20000;
+	f->o.max_sealing = 1;
+	f->o.backlog_wait_ns = 0;
+	f->o.wake = count_wake;
+	f->o.wake_ctx = &wakes;
+	store_open(f);
+	enum { N = 40 };
+	frm x[N];
+	int n = 0, busy_at = -1;
+	col_store_stats st;
+	/* no tick: the first rotation fills the backlog, the next full
+	 * segment cannot rotate */
+	for (; n < N && busy_at < 0; n++) {
+		gen_frame(f, (uint64_t)n + 1, 60, 10, T0, &x[n]);
+		col_append_result r = 99;
+		ksk_errinfo ei;
+		ksk_errinfo_clear(&ei);
+		ksk_err rc = col_store_append(f->s, &x[n].hdr, x[n].bytes, x[n].len, x[n].b, &r, &ei);
+		if (rc == KSK_EBUSY) {
+			assert_non_null(strstr(ei.msg, "sealing backlog"));
+			busy_at = n;
+		} else {
+			assert_int_equal(rc, KSK_OK);
+			assert_int_equal(r, COL_APPEND_STORED);
+		}
+	}
+	assert_true(busy_at > 1);
+	assert_int_equal(wakes, 1);
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.backlog_busy, 1);
+	assert_int_equal(st.segments_sealed, 0);
+	assert_true(st.wal_bytes < 3 * f->o.segment_max_bytes);
+	/* the refused batch was not stored: a tick seals the waiting segment
+	 * and the full open one, then it is */
+	assert_int_equal(col_store_tick(f->s, NULL), KSK_OK);
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.segments_sealed, 2);
+	assert_int_equal(st.segments_sealing, 0);
+	assert_int_equal(append(f, &x[busy_at]), COL_APPEND_STORED);
+	assert_int_equal(wakes, 1);
+	col_store_close(f->s);
+	f->s = NULL;
+
+	/* with a wait: the append blocks until another thread's seal ends */
+	f->o.backlog_wait_ns = 30ull * 1000000000ull;
+	store_open(f);
+	int waited = 0;
+	for (; n < N; n++) {
+		gen_frame(f, (uint64_t)n + 1, 60, 10, T0, &x[n]);
+		col_store_stats_get(f->s, &st);
+		pthread_t th;
+		tick_later tl = {f, 50};
+		bool full = st.wal_bytes >= f->o.segment_max_bytes && st.segments_sealing >= 1;
+		waited += full;
+		if (full)
+			assert_int_equal(pthread_create(&th, NULL, tick_later_main, &tl), 0);
+		assert_int_equal(append(f, &x[n]), COL_APPEND_STORED);
+		if (full)
+			pthread_join(th, NULL);
+	}
+	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.backlog_busy, 0); /* counted since this open */
+	assert_true(waited >= 1);
+	assert_int_equal(st.segments_sealing, 0);
+	for (int i = 0; i < N; i++) {
+		check_batch_served(f, &x[i]);
+		frm_free(&x[i]);
+	}
+}
+
 static int dbl_cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -1729,6 +1830,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_wal_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_in_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal_by_size_and_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sealing_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interval_fsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_seal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
