@@ -188,7 +188,7 @@ int main(int argc, char **argv)
 		zmbs[r] = (double)bytes / 1e6 / ((double)(now_ns() - t0) / 1e9);
 	}
 
-	double mbs[9], cpu[9], rss[9], mbcpu[9], ccpu[9];
+	double mbs[9], cpu[9], rss[9], mbcpu[9], ccpu[9], crss[9];
 	for (int r = 0; r < runs; r++) {
 		char data[700], spool[700], glob[800], ingest[64], query[64];
 		snprintf(data, sizeof(data), "%s/data-%d", dir, r);
@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 		double secs = (double)(now_ns() - t0) / 1e9;
 		cpu[r] = proc_cpu_s(pid);
 		ccpu[r] = proc_cpu_s(kh_proc_pid(col));
+		crss[r] = (double)proc_hwm_kib(kh_proc_pid(col)) / 1024.0;
 		rss[r] = (double)proc_hwm_kib(pid) / 1024.0;
 		mbs[r] = (double)bytes / 1e6 / secs;
 		mbcpu[r] = cpu[r] > 0 ? (double)bytes / 1e6 / cpu[r] : 0;
@@ -277,6 +278,8 @@ int main(int argc, char **argv)
 	       med(mbcpu, runs));
 	printf("  collector CPU               %8.2f s      (same machine: %ld cores for both)\n",
 	       med(ccpu, runs), sysconf(_SC_NPROCESSORS_ONLN));
+	printf("  collector peak RSS          %8.1f MiB  (open segment, one being sealed)\n",
+	       med(crss, runs));
 	printf("  agent peak RSS              %8.1f MiB  (target <= 30)\n", med(rss, runs));
 	printf("  agent alone (no collector)  %8.1f MB/s  ratio to zstd -1 %.2f, %.2f CPU-s (until read)\n",
 	       med(alone, runs), med(alone, runs) / zm, med(alone_cpu, runs));

@@ -136,18 +136,26 @@ typedef struct sgw_res {
 	uint64_t hash;   /* over the interned pointers */
 } sgw_res;
 
+/* A piece of the row store: rows never straddle two. */
+typedef struct sgw_chunk {
+	uint8_t *p;
+	size_t len, cap;
+} sgw_chunk;
+
+#define SG_ROW_CHUNK ((size_t)4 << 20)
+
 /* Where an added span's row is, with what sorting needs. */
 typedef struct sgw_srow {
 	uint8_t tid[16];     /* trace ID */
 	uint64_t start, end; /* span times */
-	uint64_t off;        /* its row in w->rows */
+	uint64_t off;        /* its row (sgw_keep_row) */
 } sgw_srow;
 
 /* Where an added log's row is. */
 typedef struct sgw_lrow {
 	uint8_t tid[16];     /* trace ID; meaningful with has_trace */
 	uint64_t eff;        /* time_ns, or observed_ns when it is 0 */
-	uint64_t off;        /* its row in w->rows */
+	uint64_t off;        /* its row (sgw_keep_row) */
 	bool has_trace;      /* the log carries a trace ID */
 } sgw_lrow;
 
@@ -157,7 +165,11 @@ struct col_segw {
 	ksk_arena *tmp;           /* per batch / per trace scratch */
 	sg_istr **itab;           /* open-addressing intern table */
 	size_t icap, icount;
-	ksk_buf rows;             /* every added span and log as a compact row */
+	ksk_buf rows;             /* the row being encoded */
+	sgw_chunk *chunks;        /* every added span and log as a compact row,
+	                             in chunks that never move (no realloc
+	                             copies, no doubling slack) */
+	size_t n_chunks, cap_chunks;
 	sgw_srow *srows;          /* spans, add order */
 	size_t n_spans, cap_spans;
 	sgw_lrow *lrows;          /* logs, add order */
@@ -208,6 +220,9 @@ void col_segw_destroy(col_segw *w)
 	ksk_free(w->alloc, w->srows);
 	ksk_free(w->alloc, w->lrows);
 	ksk_buf_fini(&w->rows);
+	for (size_t i = 0; i < w->n_chunks; i++)
+		ksk_free(w->alloc, w->chunks[i].p);
+	ksk_free(w->alloc, w->chunks);
 	ksk_arena_destroy(w->tmp);
 	ksk_free(w->alloc, w->res);
 	ksk_free(w->alloc, w->keys);
@@ -292,6 +307,38 @@ static ksk_str sgw_intern(col_segw *w, ksk_str s)
 	w->itab[i] = e;
 	w->icount++;
 	return (ksk_str){e->bytes, e->len};
+}
+
+/* Moves the row just encoded in w->rows into the row store; *off gets
+ * its place (chunk << 32 | position). False (w->err set) on failure. */
+static bool sgw_keep_row(col_segw *w, uint64_t *off)
+{
+	if (w->rows.err) {
+		w->err = w->rows.err;
+		return false;
+	}
+	size_t n = w->rows.len;
+	sgw_chunk *c = w->n_chunks ? &w->chunks[w->n_chunks - 1] : NULL;
+	if (!c || c->cap - c->len < n) {
+		if (w->n_chunks >= UINT32_MAX ||
+		    !sgw_grow(w, (void **)&w->chunks, &w->cap_chunks, w->n_chunks + 1,
+		              sizeof(sgw_chunk)))
+			return false;
+		size_t cap = n > SG_ROW_CHUNK ? n : SG_ROW_CHUNK;
+		uint8_t *p = ksk_malloc(w->alloc, cap);
+		if (!p) {
+			w->err = KSK_ENOMEM;
+			return false;
+		}
+		c = &w->chunks[w->n_chunks++];
+		c->p = p;
+		c->len = 0;
+		c->cap = cap;
+	}
+	*off = (uint64_t)(w->n_chunks - 1) << 32 | c->len;
+	memcpy(c->p + c->len, w->rows.data, n);
+	c->len += n;
+	return true;
 }
 
 static ksk_attr *sgw_copy_attrs(col_segw *w, ksk_arena *a, const ksk_attr *src, uint32_t n);
@@ -498,14 +545,12 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr, const ksk_batch *b)
 			memcpy(r->tid, s->trace_id, 16);
 			r->start = s->start_ns;
 			r->end = s->end_ns;
-			r->off = w->rows.len;
+			ksk_buf_clear(&w->rows);
 			sg_enc_reset(&e);
 			col__seg_enc_span(&e, d, 0, d->has_parent ? SG_PARENT_EXT : SG_PARENT_NONE, 0,
 			            d->resource, NULL);
-			if (w->rows.err) {
-				w->err = w->rows.err;
+			if (!sgw_keep_row(w, &r->off))
 				break;
-			}
 			w->n_spans++;
 		}
 		for (uint32_t i = 0; i < b->n_logs && !w->err; i++) {
@@ -529,12 +574,10 @@ ksk_err col_segw_add(col_segw *w, const ksk_frame_hdr *hdr, const ksk_batch *b)
 			memcpy(r->tid, s->trace_id, 16);
 			r->has_trace = d->has_trace;
 			r->eff = d->time_ns ? d->time_ns : d->observed_ns;
-			r->off = w->rows.len;
+			ksk_buf_clear(&w->rows);
 			col__seg_enc_log(&e, d, 0, r->eff, d->resource, 0);
-			if (w->rows.err) {
-				w->err = w->rows.err;
+			if (!sgw_keep_row(w, &r->off))
 				break;
-			}
 			w->n_logs++;
 		}
 	}
@@ -708,8 +751,9 @@ typedef struct sgw_fin {
 static void sgf_row_dec(sgw_fin *f, uint64_t off, sg_dec *d, sg_rd *rd)
 {
 	memset(d, 0, sizeof(*d));
-	rd->p = f->w->rows.data + off;
-	rd->end = f->w->rows.data + f->w->rows.len;
+	const sgw_chunk *c = &f->w->chunks[off >> 32];
+	rd->p = c->p + (uint32_t)off;
+	rd->end = c->p + c->len;
 	for (int k = 0; k < SG_NSTREAMS; k++)
 		d->rs[k] = rd;
 	d->dict = &f->odict;

@@ -397,7 +397,7 @@ void col_store_opts_default(col_store_opts *o)
 	o->fsync_interval_ns = 200ull * 1000000ull;
 	o->segment_max_bytes = 64ull << 20;
 	o->segment_max_age_ns = 600ull * 1000000000ull;
-	o->max_sealing = 2;
+	o->max_sealing = 1;
 	o->backlog_wait_ns = 5ull * 1000000000ull;
 }
 

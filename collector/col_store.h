@@ -57,7 +57,7 @@ typedef struct col_store_opts {
 	 * segment_max_bytes rotates it out itself (so a slow seal never lets
 	 * the open segment grow without bound) and calls `wake` so the
 	 * maintenance thread seals it now. With `max_sealing` segments
-	 * already waiting (default 2), the append waits up to
+	 * already waiting (default 1), the append waits up to
 	 * `backlog_wait_ns` (default 5 s; 0 = not at all) for a seal to
 	 * finish, then fails with KSK_EBUSY: the agent keeps the batch in its
 	 * spool and retries, so the data waits there, not in this memory. */
