@@ -1186,7 +1186,7 @@ static void test_log_only_traces(void **state)
 	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &enc), KSK_OK);
 	enum { NB = 3, PER = 3000 };
 	uint64_t x = 0x9e3779b97f4a7c15ull;
-	uint8_t first[16];
+	uint8_t first[16] = {0};
 	for (int bi = 0; bi < NB; bi++) {
 		ksk_attr ra[1] = {{KSK_STR("service.name"), ksk_val_str(KSK_STR("shop"))}};
 		ksk_resource r = {.attrs = ra, .n_attrs = 1};
