@@ -1330,6 +1330,60 @@ static void test_seal_by_size_and_age(void **state)
 	frm_free(&y);
 }
 
+/* The bytes of DIR/seg-000001.ksg (malloc'd). */
+static uint8_t *read_seg1(const fx *f, size_t *len)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/seg-000001.ksg", f->dir);
+	FILE *fp = fopen(p, "rb");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	assert_true(n > 0);
+	fseek(fp, 0, SEEK_SET);
+	uint8_t *b = malloc((size_t)n);
+	assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	*len = (size_t)n;
+	return b;
+}
+
+/* A segment built while the batches arrived (the writer fed at append
+ * time) is byte for byte the segment built by reading the log back (the
+ * path after a restart). */
+static void test_seal_paths_same_bytes(void **state)
+{
+	fx *f = *state;
+	enum { N = 6 };
+	frm x[N];
+	for (int i = 0; i < N; i++)
+		gen_frame(f, (uint64_t)i + 1, 300, 200, T0 + (uint64_t)i * SEC, &x[i]);
+	store_open(f);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(append(f, &x[i]), COL_APPEND_STORED);
+	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	store_close(f);
+	size_t la, lb;
+	uint8_t *a = read_seg1(f, &la);
+	rm_rf(f->dir);
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	store_open(f);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(append(f, &x[i]), COL_APPEND_STORED);
+	store_close(f);
+	store_open(f); /* the open log is recovered with records: no writer */
+	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	uint8_t *b = read_seg1(f, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+	for (int i = 0; i < N; i++) {
+		check_batch_served(f, &x[i]);
+		frm_free(&x[i]);
+	}
+}
+
 static void count_wake(void *ctx)
 {
 	__atomic_add_fetch((int *)ctx, 1, __ATOMIC_RELAXED);
@@ -1831,6 +1885,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_in_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal_by_size_and_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sealing_backlog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_paths_same_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interval_fsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_seal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
