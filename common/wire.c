@@ -29,6 +29,9 @@
  *                         chunk and never mallocs; str/bin point into the
  *                         payload
  *   wd_record()           validates and converts into ksk_* structs
+ * except that a plain log record (ascending integer keys, scalar values;
+ * what agents send) is read straight from its bytes after the guard
+ * (ksk_wdf_record, "direct path" below), with the same result;
  * The spans/logs/resources arrays grow inside the arena: the first
  * allocation takes min(records left, 1024) slots, later ones double, so a
  * batch of up to 1024 records never copies. The arena keeps one chunk
@@ -977,7 +980,19 @@ struct ksk_wire_dec {
 	uint32_t cap_res;        /* slots in batch.resources */
 	uint32_t cap_spans;      /* slots in batch.spans */
 	uint32_t cap_logs;       /* slots in batch.logs */
+	bool slow_only;          /* tests: never take the direct log path */
+	uint64_t direct;         /* records decoded by the direct path */
 };
+
+void ksk_wire_dec_set_slow_only(ksk_wire_dec *d, bool on)
+{
+	d->slow_only = on;
+}
+
+uint64_t ksk_wire_dec_direct_records(const ksk_wire_dec *d)
+{
+	return d->direct;
+}
 
 /* Per-decode state: where we are, for errors, and hot copies of limits. */
 typedef struct ksk_wd {
@@ -1764,6 +1779,346 @@ static ksk_err ksk_wd_record(ksk_wd *c, const msgpack_object *o)
 	                   (unsigned long long)self->val.via.u64);
 }
 
+/* ---- direct path for plain log records ----------------------------------
+ *
+ * Most records are logs an agent wrote: integer keys in ascending order,
+ * scalar values, attributes of scalar values. Such a record is decoded
+ * straight from its bytes, without msgpack-c's object tree (which cost
+ * more than the rest of the decode). The guard has already checked the
+ * record's structure and lengths. The direct path only takes a record it
+ * can decode exactly as ksk_wd_log() would; at the first thing it does not
+ * handle (another record type, a key out of order, an unknown key, a
+ * signed or non-minimal integer where a uint is wanted, a value out of
+ * range, a nested value, a string that is not valid UTF-8, a missing
+ * resource, ...) it returns false before allocating anything or touching
+ * the batch, and the record goes through msgpack-c and ksk_wd_record(),
+ * which gives the same result or the error. test_wire and fuzz_wire
+ * compare both paths on the same payloads. */
+
+typedef struct ksk_wdf {
+	const uint8_t *p, *end;
+	ksk_err rc; /* an allocation failed (reported as ksk_wd_log would) */
+} ksk_wdf;
+
+static inline uint64_t ksk_wdf_be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Takes `n` bytes; NULL when they are not there. */
+static inline const uint8_t *ksk_wdf_take(ksk_wdf *r, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n)
+		return NULL;
+	const uint8_t *q = r->p;
+	r->p += n;
+	return q;
+}
+
+/* A uint in the forms msgpack-c reads as POSITIVE_INTEGER without a sign. */
+static bool ksk_wdf_uint(ksk_wdf *r, uint64_t *v)
+{
+	const uint8_t *t = ksk_wdf_take(r, 1);
+	if (!t)
+		return false;
+	if (*t <= 0x7f) {
+		*v = *t;
+		return true;
+	}
+	unsigned n = *t == 0xcc ? 1 : *t == 0xcd ? 2 : *t == 0xce ? 4 : *t == 0xcf ? 8 : 0;
+	const uint8_t *q = n ? ksk_wdf_take(r, n) : NULL;
+	if (!q)
+		return false;
+	*v = ksk_wdf_be(q, n);
+	return true;
+}
+
+/* The length of a str (0) or bin (1) header at r->p, or false. */
+static bool ksk_wdf_len(ksk_wdf *r, int bin, uint32_t *len)
+{
+	const uint8_t *t = ksk_wdf_take(r, 1);
+	if (!t)
+		return false;
+	if (!bin && (*t & 0xe0) == 0xa0) {
+		*len = *t & 0x1f;
+	} else {
+		unsigned n = 0;
+		uint8_t b8 = bin ? 0xc4 : 0xd9, b16 = bin ? 0xc5 : 0xda, b32 = bin ? 0xc6 : 0xdb;
+		n = *t == b8 ? 1 : *t == b16 ? 2 : *t == b32 ? 4 : 0;
+		const uint8_t *q = n ? ksk_wdf_take(r, n) : NULL;
+		if (!q)
+			return false;
+		*len = (uint32_t)ksk_wdf_be(q, n);
+	}
+	return (size_t)(r->end - r->p) >= *len;
+}
+
+/* A str that is valid UTF-8 (ksk_wd_text would borrow it). */
+static bool ksk_wdf_str(ksk_wdf *r, ksk_str *out)
+{
+	uint32_t n;
+	if (!ksk_wdf_len(r, 0, &n))
+		return false;
+	const char *q = (const char *)r->p;
+	if (n && !ksk_wd_ascii(q, n) && !ksk_utf8_valid(q, n))
+		return false;
+	r->p += n;
+	out->ptr = q;
+	out->len = n;
+	return true;
+}
+
+/* A scalar value as ksk_wd_value() decodes it (nothing nested). */
+static bool ksk_wdf_value(ksk_wdf *r, ksk_value *v)
+{
+	if (r->p >= r->end)
+		return false;
+	uint8_t t = *r->p;
+	if ((t & 0xe0) == 0xa0 || (t >= 0xd9 && t <= 0xdb)) {
+		v->type = KSK_VAL_STR;
+		return ksk_wdf_str(r, &v->u.s);
+	}
+	if (t >= 0xc4 && t <= 0xc6) {
+		uint32_t n;
+		if (!ksk_wdf_len(r, 1, &n))
+			return false;
+		v->type = KSK_VAL_BYTES;
+		v->u.s.ptr = (const char *)r->p;
+		v->u.s.len = n;
+		r->p += n;
+		return true;
+	}
+	if (t <= 0x7f || (t >= 0xcc && t <= 0xcf)) {
+		uint64_t u;
+		if (!ksk_wdf_uint(r, &u) || u > (uint64_t)INT64_MAX)
+			return false;
+		v->type = KSK_VAL_INT;
+		v->u.i = (int64_t)u;
+		return true;
+	}
+	r->p++;
+	const uint8_t *q;
+	switch (t) {
+	case 0xc0:
+		v->type = KSK_VAL_EMPTY;
+		v->u.i = 0;
+		return true;
+	case 0xc2:
+	case 0xc3:
+		v->type = KSK_VAL_BOOL;
+		v->u.b = t == 0xc3;
+		return true;
+	case 0xca: {
+		if (!(q = ksk_wdf_take(r, 4)))
+			return false;
+		uint32_t bits = (uint32_t)ksk_wdf_be(q, 4);
+		float f;
+		memcpy(&f, &bits, 4);
+		v->type = KSK_VAL_DOUBLE;
+		v->u.d = (double)f;
+		return true;
+	}
+	case 0xcb: {
+		if (!(q = ksk_wdf_take(r, 8)))
+			return false;
+		uint64_t bits = ksk_wdf_be(q, 8);
+		v->type = KSK_VAL_DOUBLE;
+		memcpy(&v->u.d, &bits, 8);
+		return true;
+	}
+	case 0xd0:
+	case 0xd1:
+	case 0xd2:
+	case 0xd3: {
+		unsigned n = 1u << (t - 0xd0);
+		if (!(q = ksk_wdf_take(r, n)))
+			return false;
+		uint64_t u = ksk_wdf_be(q, n);
+		int64_t i = n == 8 ? (int64_t)u : (int64_t)(u << (64 - 8 * n)) >> (64 - 8 * n);
+		v->type = KSK_VAL_INT;
+		v->u.i = i;
+		return true;
+	}
+	}
+	if (t >= 0xe0) {
+		v->type = KSK_VAL_INT;
+		v->u.i = (int8_t)t;
+		return true;
+	}
+	return false;
+}
+
+/* The header of a map at r->p: its size. */
+static bool ksk_wdf_map(ksk_wdf *r, uint32_t *n)
+{
+	const uint8_t *t = ksk_wdf_take(r, 1);
+	if (!t)
+		return false;
+	if ((*t & 0xf0) == 0x80) {
+		*n = *t & 0x0f;
+		return true;
+	}
+	unsigned w = *t == 0xde ? 2 : *t == 0xdf ? 4 : 0;
+	const uint8_t *q = w ? ksk_wdf_take(r, w) : NULL;
+	if (!q)
+		return false;
+	*n = (uint32_t)ksk_wdf_be(q, w);
+	return true;
+}
+
+/* Attributes of scalar values: checked in a first pass (nothing
+ * allocated if they do not qualify), then filled. */
+static bool ksk_wdf_attrs(ksk_wd *c, ksk_wdf *r, ksk_attr **out, uint32_t *n_out)
+{
+	uint32_t n;
+	if (!ksk_wdf_map(r, &n) || n > c->max_attrs)
+		return false;
+	ksk_wdf chk = *r;
+	for (uint32_t i = 0; i < n; i++) {
+		ksk_str k;
+		ksk_value v;
+		if (!ksk_wdf_str(&chk, &k) || k.len == 0 || !ksk_wdf_value(&chk, &v))
+			return false;
+	}
+	ksk_attr *a = NULL;
+	if (n) {
+		a = ksk_arena_alloc(c->ar, (size_t)n * sizeof(*a));
+		if (!a) {
+			/* the same allocation, at the same point, as ksk_wd_attrs */
+			r->rc = ksk_wd_arena_fail(c);
+			return false;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			ksk_wdf_str(r, &a[i].key);
+			ksk_wdf_value(r, &a[i].value);
+		}
+	}
+	*out = a;
+	*n_out = n;
+	return true;
+}
+
+/* A log record (fixmap, key 0 = 3 first), decoded into *l; false leaves
+ * nothing behind but *l (the caller's slot, not yet counted). */
+static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
+{
+	memset(l, 0, sizeof(*l));
+	unsigned last = 0;
+	bool have_res = false;
+	uint64_t v;
+	for (uint32_t j = 1; j < pairs; j++) {
+		const uint8_t *kp = ksk_wdf_take(r, 1);
+		if (!kp || *kp <= last || *kp > GK_MAX)
+			return false;
+		last = *kp;
+		switch (last) {
+		case GK_TIME:
+			if (!ksk_wdf_uint(r, &l->time_ns))
+				return false;
+			break;
+		case GK_OBSERVED:
+			if (!ksk_wdf_uint(r, &l->observed_ns))
+				return false;
+			break;
+		case GK_SEVERITY:
+			if (!ksk_wdf_uint(r, &v) || v > 24)
+				return false;
+			l->severity = (uint8_t)v;
+			break;
+		case GK_SEVERITY_TEXT:
+			if (!ksk_wdf_str(r, &l->severity_text))
+				return false;
+			break;
+		case GK_BODY:
+			if (!ksk_wdf_value(r, &l->body))
+				return false;
+			break;
+		case GK_ATTRS:
+			if (!ksk_wdf_attrs(c, r, &l->attrs, &l->n_attrs))
+				return false;
+			break;
+		case GK_TRACE_ID:
+		case GK_SPAN_ID: {
+			uint32_t want = last == GK_TRACE_ID ? KSK_TRACE_ID_LEN : KSK_SPAN_ID_LEN;
+			uint32_t n;
+			if (!ksk_wdf_len(r, 1, &n) || n != want)
+				return false;
+			uint8_t *dst = last == GK_TRACE_ID ? l->trace_id : l->span_id;
+			memcpy(dst, r->p, n);
+			r->p += n;
+			if (last == GK_TRACE_ID)
+				l->has_trace = !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN);
+			else
+				l->has_span = !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN);
+			break;
+		}
+		case GK_FLAGS:
+		case GK_RESOURCE:
+		case GK_DROPPED_ATTRS:
+			if (!ksk_wdf_uint(r, &v) || v > UINT32_MAX)
+				return false;
+			if (last == GK_FLAGS)
+				l->flags = (uint32_t)v;
+			else if (last == GK_RESOURCE)
+				l->resource = (uint32_t)v, have_res = true;
+			else
+				l->dropped_attrs = (uint32_t)v;
+			break;
+		case GK_EVENT_NAME:
+			if (!ksk_wdf_str(r, &l->event_name))
+				return false;
+			break;
+		case GK_SCOPE_NAME:
+			if (!ksk_wdf_str(r, &l->scope_name))
+				return false;
+			break;
+		case GK_SCOPE_VERSION:
+			if (!ksk_wdf_str(r, &l->scope_version))
+				return false;
+			break;
+		default:
+			return false;
+		}
+	}
+	if (!have_res || r->p != r->end || l->resource >= c->d->batch.n_resources)
+		return false;
+	if (l->observed_ns == 0)
+		l->observed_ns = l->time_ns;
+	return l->observed_ns != 0;
+}
+
+/* The record p[0..g) when it is a plain log: decoded and counted (1).
+ * 0: not taken (nothing changed that the slow path would not redo);
+ * -1: an allocation failed, *rc set exactly as the slow path sets it. */
+static int ksk_wdf_record(ksk_wd *c, const uint8_t *p, size_t g, ksk_err *rc)
+{
+	if (g < 3 || (p[0] & 0xf0) != 0x80 || p[1] != 0x00 || p[2] != KSK_REC_LOG)
+		return 0;
+	ksk_wire_dec *d = c->d;
+	ksk_batch *b = &d->batch;
+	c->rtype = "log";
+	ksk_log *slot = ksk_wd_slot(c, (void **)&b->logs, &d->cap_logs, b->n_logs,
+	                            sizeof(ksk_log));
+	if (!slot) {
+		*rc = ksk_wd_arena_fail(c);
+		return -1;
+	}
+	ksk_wdf r = {p + 3, p + g, KSK_OK};
+	if (!ksk_wdf_log(c, &r, p[0] & 0x0f, slot)) {
+		if (r.rc != KSK_OK) {
+			*rc = r.rc;
+			return -1;
+		}
+		return 0;
+	}
+	b->n_logs++;
+	d->direct++;
+	return 1;
+}
+
 /* The guard said -1: find out whether a configured limit or the structure
  * itself is to blame, by asking again with the limits lifted. Cold path. */
 static ksk_err ksk_wd_guard_fail(ksk_wd *c, const uint8_t *p, size_t left,
@@ -1869,6 +2224,13 @@ ksk_err ksk_wire_decode(ksk_wire_dec *d, const uint8_t *payload, size_t len,
 			                 "(%zu bytes)", (unsigned long long)objs,
 			                 d->lim.max_arena);
 			goto fail;
+		}
+			int direct = d->slow_only ? 0 : ksk_wdf_record(&c, p, (size_t)g, &rc);
+		if (direct < 0)
+			goto fail;
+		if (direct > 0) {
+			off += (size_t)g;
+			continue;
 		}
 		msgpack_zone_clear(&d->zone);
 		msgpack_object obj;

@@ -133,6 +133,15 @@ ksk_err ksk_wire_dec_create(const ksk_alloc *alloc, const ksk_wire_limits *limit
  *  NULL is a no-op. */
 void ksk_wire_dec_destroy(ksk_wire_dec *d);
 
+/*! ksk_wire_dec_set_slow_only() : for tests and fuzzing: decode every
+ *  record through msgpack-c's object tree, never the direct path for plain
+ *  log records, so the two can be compared. The result must not differ. */
+void ksk_wire_dec_set_slow_only(ksk_wire_dec *d, bool on);
+
+/*! ksk_wire_dec_direct_records() : records this decoder took the direct
+ *  path for, since its creation (tests, benchmarks). */
+uint64_t ksk_wire_dec_direct_records(const ksk_wire_dec *d);
+
 /*! ksk_wire_decode() : decodes exactly `count` records from `payload`.
  *  The whole payload must be consumed: trailing bytes are an error.
  *  @out : set on success; see ksk_batch for its lifetime.

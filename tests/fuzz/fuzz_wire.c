@@ -189,6 +189,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const ksk_batch *b = NULL;
 	ksk_errinfo ei;
 	ksk_err rc = ksk_wire_decode(d, p, len, count, &b, &ei);
+
+	/* the direct path for plain logs must agree with msgpack-c's */
+	ksk_wire_dec *ds;
+	CHECK(ksk_wire_dec_create(NULL, &lim, &ds) == KSK_OK);
+	ksk_wire_dec_set_slow_only(ds, true);
+	const ksk_batch *bs = NULL;
+	ksk_errinfo eis;
+	ksk_err rcs = ksk_wire_decode(ds, p, len, count, &bs, &eis);
+	CHECK(rc == rcs);
+	if (rc != KSK_OK) {
+		CHECK(strcmp(ei.msg, eis.msg) == 0);
+	} else {
+		CHECK(b->n_resources == bs->n_resources && b->n_spans == bs->n_spans &&
+		      b->n_logs == bs->n_logs);
+		for (uint32_t i = 0; i < b->n_resources; i++)
+			resource_eq(&b->resources[i], &bs->resources[i]);
+		for (uint32_t i = 0; i < b->n_spans; i++)
+			span_eq(&b->spans[i], &bs->spans[i]);
+		for (uint32_t i = 0; i < b->n_logs; i++)
+			log_eq(&b->logs[i], &bs->logs[i]);
+	}
+	ksk_wire_dec_destroy(ds);
 	if (rc == KSK_OK) {
 		CHECK(b != NULL);
 		CHECK(b->n_resources + b->n_spans + b->n_logs == count);

@@ -210,20 +210,69 @@ static void pl_with_res(pl *p, const rec *r)
 	pl_rec(p, r);
 }
 
-static ksk_err decode_pl(const pl *p, const ksk_wire_limits *lim,
-                         ksk_errinfo *ei)
+static void assert_log_eq(const ksk_log *x, const ksk_log *y);
+
+/* Two decodes of one payload gave the same answer: code, message, batch. */
+static void assert_same_decode(ksk_err ra, const ksk_errinfo *ea, const ksk_batch *a,
+                               ksk_err rb, const ksk_errinfo *eb, const ksk_batch *b)
 {
-	ksk_wire_dec *d;
+	assert_int_equal(ra, rb);
+	if (ra != KSK_OK) {
+		assert_string_equal(ea->msg, eb->msg);
+		return;
+	}
+	assert_int_equal(a->n_resources, b->n_resources);
+	assert_int_equal(a->n_spans, b->n_spans);
+	assert_int_equal(a->n_logs, b->n_logs);
+	for (uint32_t i = 0; i < a->n_resources; i++) {
+		const ksk_resource *x = &a->resources[i], *y = &b->resources[i];
+		assert_int_equal(x->n_attrs, y->n_attrs);
+		for (uint32_t j = 0; j < x->n_attrs; j++) {
+			assert_true(ksk_str_eq(x->attrs[j].key, y->attrs[j].key));
+			assert_true(ksk_value_eq(&x->attrs[j].value, &y->attrs[j].value));
+		}
+		assert_true(ksk_str_eq(x->service, y->service));
+		assert_true(ksk_str_eq(x->host, y->host));
+		assert_int_equal(x->dropped_attrs, y->dropped_attrs);
+	}
+	for (uint32_t i = 0; i < a->n_logs; i++) {
+		assert_log_eq(&a->logs[i], &b->logs[i]);
+		assert_true(a->logs[i].observed_ns == b->logs[i].observed_ns);
+	}
+}
+
+/* Decodes with the direct log path and again through msgpack-c only;
+ * both must agree. Returns the first decoder's answer (*b valid until
+ * the decoder is destroyed: the caller gets a copy of the counts only). */
+static ksk_err decode_both(const uint8_t *data, size_t len, uint32_t count,
+                           const ksk_wire_limits *lim, ksk_errinfo *ei,
+                           uint64_t *direct)
+{
+	ksk_wire_dec *d, *ds;
 	assert_int_equal(ksk_wire_dec_create(NULL, lim, &d), KSK_OK);
-	const ksk_batch *b = NULL;
-	ksk_err rc = ksk_wire_decode(d, (const uint8_t *)p->sb.data, p->sb.size,
-	                             p->count, &b, ei);
+	assert_int_equal(ksk_wire_dec_create(NULL, lim, &ds), KSK_OK);
+	ksk_wire_dec_set_slow_only(ds, true);
+	const ksk_batch *b = NULL, *bs = NULL;
+	ksk_errinfo eis;
+	ksk_err rc = ksk_wire_decode(d, data, len, count, &b, ei);
+	ksk_err rcs = ksk_wire_decode(ds, data, len, count, &bs, &eis);
 	if (rc == KSK_OK)
 		assert_non_null(b);
 	else
 		assert_null(b);
+	assert_same_decode(rc, ei, b, rcs, &eis, bs);
+	assert_int_equal(ksk_wire_dec_direct_records(ds), 0);
+	if (direct)
+		*direct = ksk_wire_dec_direct_records(d);
 	ksk_wire_dec_destroy(d);
+	ksk_wire_dec_destroy(ds);
 	return rc;
+}
+
+static ksk_err decode_pl(const pl *p, const ksk_wire_limits *lim,
+                         ksk_errinfo *ei)
+{
+	return decode_both((const uint8_t *)p->sb.data, p->sb.size, p->count, lim, ei, NULL);
 }
 
 /* Decodes `p` and checks the error code and that the message holds `want`. */
@@ -797,11 +846,126 @@ static void test_direct_log_writer(void **state)
 		assert_int_equal(rc, KSK_OK);
 		assert_int_equal(b->n_logs, 1);
 		assert_log_eq(&l, &b->logs[0]);
+		/* the collector's direct path takes every such record */
+		uint64_t direct = 0;
+		assert_int_equal(decode_both(payload, len, 2, NULL, &ei, &direct), KSK_OK);
+		assert_int_equal(direct, 1);
 	}
 	ksk_wire_dec_destroy(d);
 	ksk_wire_enc_destroy(e);
 	ksk_wire_enc_destroy(ref);
 	free(big);
+}
+
+/* The decoder's direct path for plain log records gives what msgpack-c's
+ * object tree gives, for every scalar type and encoding, and leaves the
+ * rest (nested values, invalid UTF-8, signed encodings of uint fields) to
+ * the slow path. */
+static void test_direct_log_decode(void **state)
+{
+	(void)state;
+	ksk_wire_enc *e;
+	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &e), KSK_OK);
+	ksk_resource r;
+	memset(&r, 0, sizeof(r));
+	r.service = KSK_STR("svc");
+	uint32_t ri;
+	assert_int_equal(ksk_wire_enc_resource(e, &r, &ri), KSK_OK);
+	static const int64_t ints[] = {0, 1, -1, -32, -33, 127, 128, -128, -129, 32767, -32768,
+	                               -32769, 65535, 65536, INT32_MIN, (int64_t)INT32_MIN - 1,
+	                               INT64_MAX, INT64_MIN};
+	ksk_value items[2] = {ksk_val_int(1), ksk_val_str(KSK_STR("x"))};
+	uint32_t want_direct = 0;
+	for (uint32_t i = 0; i < 40; i++) {
+		ksk_attr at[4];
+		ksk_log l;
+		memset(&l, 0, sizeof(l));
+		l.resource = ri;
+		l.time_ns = 1000 + i;
+		l.severity = (uint8_t)(i % 25);
+		at[0] = (ksk_attr){KSK_STR("n"), ksk_val_int(ints[i % 18])};
+		at[1] = (ksk_attr){KSK_STR("d"), ksk_val_double(i % 2 ? 0.5 * i : -1e300)};
+		at[2] = (ksk_attr){KSK_STR("caf\xc3\xa9"), ksk_val_str(KSK_STR("\xe2\x82\xac"))};
+		at[3] = (ksk_attr){KSK_STR("e"), (ksk_value){.type = KSK_VAL_EMPTY}};
+		l.attrs = at;
+		l.n_attrs = 4;
+		bool direct = true;
+		switch (i % 5) {
+		case 0:
+			l.body = ksk_val_str(KSK_STR("plain line"));
+			break;
+		case 1:
+			l.body = ksk_val_int(ints[(i * 7) % 18]);
+			break;
+		case 2: /* nested: slow path */
+			l.body.type = KSK_VAL_ARRAY;
+			l.body.u.arr.items = items;
+			l.body.u.arr.n = 2;
+			direct = false;
+			break;
+		case 3:
+			l.body = ksk_val_double(3.25);
+			break;
+		case 4: /* invalid UTF-8 is repaired by the slow path */
+			l.body = ksk_val_str(KSK_STR("bad \xff byte"));
+			direct = false;
+			break;
+		}
+		assert_int_equal(ksk_wire_enc_log(e, &l), KSK_OK);
+		want_direct += direct;
+	}
+	size_t len;
+	const uint8_t *p = ksk_wire_enc_data(e, &len);
+	ksk_errinfo ei;
+	uint64_t got = 0;
+	assert_int_equal(decode_both(p, len, ksk_wire_enc_count(e), NULL, &ei, &got), KSK_OK);
+	assert_int_equal(got, want_direct);
+
+	/* hand-made encodings msgpack-c reads but the direct path leaves alone,
+	 * or takes: each must decode the same either way */
+	static const char *const recs[] = {
+		/* time as int64 (signed form of a uint field) */
+		"83 00 03 01 d3 0000000000000005 0a 00",
+		/* float32 body, uint16 severity */
+		"84 00 03 01 05 03 cd 0009 05 ca 3fc00000",
+		/* keys out of order, duplicate key, unknown key */
+		"83 00 03 0a 00 01 05",
+		"84 00 03 01 05 01 06 0a 00",
+		"84 00 03 01 05 0a 00 14 01",
+		/* record type not first */
+		"83 01 05 00 03 0a 00",
+		/* severity out of range, trace ID of 15 bytes, resource undefined */
+		"84 00 03 01 05 03 19 0a 00",
+		"84 00 03 01 05 07 c4 0f 000102030405060708090a0b0c0d0e 0a 00",
+		"83 00 03 01 05 0a 01",
+		/* both times zero; no resource key */
+		"83 00 03 01 00 0a 00",
+		"82 00 03 01 05",
+		/* empty attribute key; nested attribute; str8 body, bin16 body */
+		"84 00 03 01 05 06 81 a0 01 0a 00",
+		"84 00 03 01 05 06 81 a1 6b 91 01 0a 00",
+		"84 00 03 01 05 05 d9 03 616263 0a 00",
+		"84 00 03 01 05 05 c5 0002 0102 0a 00",
+		/* map16 record */
+		"de 0003 00 03 01 05 0a 00",
+	};
+	for (size_t k = 0; k < sizeof(recs) / sizeof(recs[0]); k++) {
+		pl q;
+		rec res;
+		res_base(&res);
+		pl_init(&q);
+		pl_rec(&q, &res);
+		char hex[256];
+		size_t o = 0;
+		for (const char *c = recs[k]; *c && o + 1 < sizeof(hex); c++)
+			if (*c != ' ')
+				hex[o++] = *c;
+		hex[o] = 0;
+		pl_hex(&q, hex, 1);
+		(void)decode_both((const uint8_t *)q.sb.data, q.sb.size, q.count, NULL, &ei, NULL);
+		pl_free(&q);
+	}
+	ksk_wire_enc_destroy(e);
 }
 
 static void test_encoder_layout(void **state)
@@ -2059,6 +2223,7 @@ int main(void)
 		cmocka_unit_test(test_failalloc_decode),
 		cmocka_unit_test(test_failalloc_encode),
 		cmocka_unit_test(test_write_seeds),
+		cmocka_unit_test(test_direct_log_decode),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
