@@ -916,6 +916,7 @@ static ksk_err seal_rec(void *ctx, uint64_t off, const uint8_t *body,
 /* Seals a rotated-out MEM source (seal_mu held, or during open). */
 static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 {
+	uint64_t t0 = ksk_clock_mono(s->clk);
 	col_segw *w = NULL;
 	col_seg *seg = NULL;
 	char path[ST_PBUF];
@@ -974,8 +975,8 @@ static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 	if (col_wal_unlink(old->wal, &uei) != KSK_OK)
 		st_log(s, 1, "sealed, but removing the log failed: %s", uei.msg);
 	st_log(s, 0, "sealed %s: %" PRIu64 " batches, %" PRIu64 " spans, %" PRIu64
-	       " logs, %" PRIu64 " bytes", path, c.batches, x->info.spans,
-	       x->info.logs, x->info.file_bytes);
+	       " logs, %" PRIu64 " bytes in %" PRIu64 " ms", path, c.batches, x->info.spans,
+	       x->info.logs, x->info.file_bytes, (ksk_clock_mono(s->clk) - t0) / 1000000u);
 	src_unref(old); /* the list's reference */
 	return KSK_OK;
 }
