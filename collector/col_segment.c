@@ -143,6 +143,7 @@ typedef struct sgw_chunk {
 } sgw_chunk;
 
 #define SG_ROW_CHUNK ((size_t)4 << 20)
+#define SG_PREFETCH 16 /* keys ahead whose log position is prefetched */
 
 /* Where an added span's row is, with what sorting needs. */
 typedef struct sgw_srow {
@@ -697,6 +698,11 @@ typedef struct sgw_trace {
 } sgw_trace;
 
 /* State of one col_segw_finish(). */
+/* Where a log went: its log block and its index in that block. */
+typedef struct sgw_lpos {
+	uint32_t blk, idx;
+} sgw_lpos;
+
 typedef struct sgw_fin {
 	col_segw *w;               /* the writer being sealed */
 	const ksk_alloc *alloc;    /* its allocator */
@@ -717,7 +723,7 @@ typedef struct sgw_fin {
 	sgw_trace *tr;             /* traces in ID order (= index order) */
 	size_t n_tr;
 	uint32_t *log_ord;         /* per log: its trace's ordinal */
-	uint32_t *log_blk, *log_idx; /* per log: where it was written */
+	sgw_lpos *log_pos;         /* per log: where it was written */
 	sg_map opmap, edgemap;     /* (service, name, kind) / (minute, p, c) -> row */
 	sgw_op *ops;               /* distinct operations, first-seen order */
 	size_t n_ops, cap_ops;
@@ -1014,10 +1020,9 @@ static ksk_err sgf_group(sgw_fin *f)
 	f->lk = ksk_malloc(f->alloc, (nl ? nl : 1) * sizeof(sgw_skey));
 	f->lt = ksk_malloc(f->alloc, (nl ? nl : 1) * sizeof(sgw_skey));
 	f->log_ord = ksk_malloc(f->alloc, (nl ? nl : 1) * sizeof(uint32_t));
-	f->log_blk = ksk_malloc(f->alloc, (nl ? nl : 1) * sizeof(uint32_t));
-	f->log_idx = ksk_malloc(f->alloc, (nl ? nl : 1) * sizeof(uint32_t));
+	f->log_pos = ksk_malloc(f->alloc, (nl ? nl : 1) * sizeof(sgw_lpos));
 	f->tr = ksk_malloc(f->alloc, (ns + nl + 1) * sizeof(sgw_trace));
-	if (!f->sk || !f->lk || !f->lt || !f->log_ord || !f->log_blk || !f->log_idx || !f->tr)
+	if (!f->sk || !f->lk || !f->lt || !f->log_ord || !f->log_pos || !f->tr)
 		return KSK_ENOMEM;
 	for (size_t i = 0; i < ns; i++) {
 		memcpy(f->sk[i].tid, w->srows[i].tid, 16);
@@ -1154,8 +1159,8 @@ static ksk_err sgf_logs(sgw_fin *f)
 		uint8_t o[4];
 		ksk_put_le32(o, (uint32_t)f->rec.len);
 		col__seg_put_raw(&f->loff, o, 4);
-		f->log_blk[f->lt[i].idx] = f->n_lblocks;
-		f->log_idx[f->lt[i].idx] = (uint32_t)(f->loff.len / 4 - 1);
+		f->log_pos[f->lt[i].idx].blk = f->n_lblocks;
+		f->log_pos[f->lt[i].idx].idx = (uint32_t)(f->loff.len / 4 - 1);
 		col__seg_enc_log(&e, l, base, t, l->resource, f->log_ord[f->lt[i].idx]);
 		last = t;
 		KSK_TRY(f->rec.err);
@@ -1356,10 +1361,15 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	/* log references */
 	int64_t prev = 0;
 	for (uint32_t j = t->l_lo; j < t->l_hi; j++) {
-		uint32_t li = f->lk[j].idx;
-		col__seg_put_varint(&f->ts[SG_S_LOGREF], sg_zigzag((int64_t)f->log_blk[li] - prev));
-		col__seg_put_varint(&f->ts[SG_S_LOGREF], f->log_idx[li]);
-		prev = f->log_blk[li];
+		/* keys are in trace order, their logs in time order: each
+		 * lookup is a cache miss, so fetch the one SG_PREFETCH ahead
+		 * (it may belong to a later trace) */
+		if (j + SG_PREFETCH < f->n_lk)
+			__builtin_prefetch(&f->log_pos[f->lk[j + SG_PREFETCH].idx]);
+		const sgw_lpos *lp = &f->log_pos[f->lk[j].idx];
+		col__seg_put_varint(&f->ts[SG_S_LOGREF], sg_zigzag((int64_t)lp->blk - prev));
+		col__seg_put_varint(&f->ts[SG_S_LOGREF], lp->idx);
+		prev = lp->blk;
 	}
 	for (int k = 0; k < SG_NSTREAMS; k++)
 		KSK_TRY(f->ts[k].err);
@@ -1679,8 +1689,7 @@ static void sgf_fini(sgw_fin *f)
 	ksk_free(a, f->lt);
 	ksk_free(a, f->tr);
 	ksk_free(a, f->log_ord);
-	ksk_free(a, f->log_blk);
-	ksk_free(a, f->log_idx);
+	ksk_free(a, f->log_pos);
 	sg_map_fini(&f->opmap);
 	sg_map_fini(&f->edgemap);
 	sg_map_fini(&f->dkeymap);
