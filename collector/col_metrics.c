@@ -53,6 +53,7 @@ int col_metrics_render_collector(void *ctx, const char *path, ksk_buf *out)
 	ksk_prom_gauge(out, "kiseki_collector_wal_bytes", "Bytes in the open write-ahead segment.", s.wal_bytes);
 	ksk_prom_counter(out, "kiseki_collector_segments_dropped_total", "Sealed segments dropped by retention.", s.segments_dropped);
 	ksk_prom_counter(out, "kiseki_collector_segments_quarantined_total", "Sealed segments quarantined as corrupt.", s.segments_quarantined);
+	ksk_prom_counter(out, "kiseki_collector_seals_from_log_total", "Seals that read their write-ahead log back (the open segment had spans, or the collector restarted).", s.seals_from_log);
 	ksk_prom_counter(out, "kiseki_collector_backlog_busy_total", "Appends refused (busy) because the open segment was full and the sealing backlog too.", s.backlog_busy);
 	ksk_prom_counter(out, "kiseki_collector_fsync_total", "fsync calls on the write-ahead log.", s.fsyncs);
 	ksk_prom_printf(out, "# HELP kiseki_collector_fsync_seconds_sum Time spent in fsync.\n"

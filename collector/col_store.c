@@ -90,9 +90,10 @@ typedef struct st_src {
 	uint64_t first_ns;    /* ST_MEM: wall time of the first batch (0 none); atomic */
 	bool sealing;         /* ST_MEM: rotated out, waiting to be sealed */
 	col_segw *w;          /* ST_MEM: its segment, built as batches are
-	                         appended (app_mu while active; the sealer's
-	                         once rotated out); NULL = build it from the
-	                         log when sealing (after a restart, or if
+	                         appended while they hold only logs (app_mu
+	                         while active; the sealer's once rotated out);
+	                         NULL = build it from the log when sealing
+	                         (a batch with spans came, a restart, or
 	                         adding to it failed) */
 	uint64_t *skip;       /* ST_MEM: offsets of records replay skipped as
 	                         duplicates (ascending); sealing skips them too */
@@ -135,6 +136,7 @@ struct col_store {
 	uint64_t batches_stored, batches_duplicate, spans_stored, logs_stored;
 	uint64_t segments_dropped, segments_quarantined; /* atomic */
 	uint64_t backlog_busy;     /* atomic: appends refused, sealing backlog */
+	uint64_t seals_from_log;   /* atomic: seals that read their log back */
 	ksk_frame_dec *fd;         /* seal_mu (and open): replay decoders */
 	ksk_wire_dec *wd;
 	ksk_frame_limits flim;     /* decode limits (copies) */
@@ -834,7 +836,13 @@ ksk_err col_store_append(col_store *s, const ksk_frame_hdr *hdr,
 		return KSK_EIO;
 	}
 	rc = col_mem_add(x->mem, hdr, batch, off, (uint32_t)len);
-	if (rc == KSK_OK && x->w && col_segw_add(x->w, hdr, batch) != KSK_OK) {
+	if (rc == KSK_OK && x->w && batch->n_spans) {
+		/* spans: building their rows here would cost the ack path
+		 * ~0.8 us per span (interning every attribute); the seal reads
+		 * the segment back from its log instead, off the ack path */
+		col_segw_destroy(x->w);
+		x->w = NULL;
+	} else if (rc == KSK_OK && x->w && col_segw_add(x->w, hdr, batch) != KSK_OK) {
 		/* the log has the batch: the seal reads it back instead */
 		col_segw_destroy(x->w);
 		x->w = NULL;
@@ -936,6 +944,7 @@ static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 		rc = col_segw_create(s->al, &w);
 		if (rc != KSK_OK)
 			return ksk_errinfo_set(ei, rc, "out of memory creating a segment writer");
+		st_add(&s->seals_from_log, 1);
 		c.w = w;
 		rc = col_wal_scan(old->wal, seal_rec, &c, ei);
 	}
@@ -1276,6 +1285,7 @@ void col_store_stats_get(col_store *s, col_store_stats *out)
 	out->segments_dropped = st_get(&s->segments_dropped);
 	out->segments_quarantined = st_get(&s->segments_quarantined);
 	out->backlog_busy = st_get(&s->backlog_busy);
+	out->seals_from_log = st_get(&s->seals_from_log);
 	out->segments_sealing = n_sealing(s);
 	out->fsyncs = st_get(&s->wc.fsyncs);
 	out->fsync_ns_sum = st_get(&s->wc.fsync_ns_sum);

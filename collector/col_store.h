@@ -178,6 +178,8 @@ typedef struct col_store_stats {
 	uint64_t segments_quarantined;
 	uint64_t backlog_busy;        /* appends refused: sealing backlog */
 	uint64_t segments_sealing;    /* rotated-out logs waiting to be sealed */
+	uint64_t seals_from_log;      /* seals that read their log back (no
+	                                 segment built at append time) */
 	uint64_t fsyncs;
 	uint64_t fsync_ns_sum;        /* total time in fsync */
 	uint64_t fsync_ns_max;

@@ -1349,19 +1349,30 @@ static uint8_t *read_seg1(const fx *f, size_t *len)
 }
 
 /* A segment built while the batches arrived (the writer fed at append
- * time) is byte for byte the segment built by reading the log back (the
- * path after a restart). */
+ * time, for batches of logs only) is byte for byte the segment built by
+ * reading the log back (the path after a restart, or once spans came). */
 static void test_seal_paths_same_bytes(void **state)
 {
 	fx *f = *state;
 	enum { N = 6 };
 	frm x[N];
 	for (int i = 0; i < N; i++)
-		gen_frame(f, (uint64_t)i + 1, 300, 200, T0 + (uint64_t)i * SEC, &x[i]);
+		gen_frame(f, (uint64_t)i + 1, 0, 400, T0 + (uint64_t)i * SEC, &x[i]);
 	store_open(f);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(append(f, &x[i]), COL_APPEND_STORED);
 	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	col_store_stats st;
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.seals_from_log, 0);
+	/* a batch with spans: the next segment is sealed from its log */
+	frm y;
+	gen_frame(f, 100, 50, 10, T0, &y);
+	assert_int_equal(append(f, &y), COL_APPEND_STORED);
+	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.seals_from_log, 1);
+	frm_free(&y);
 	store_close(f);
 	size_t la, lb;
 	uint8_t *a = read_seg1(f, &la);
@@ -1373,6 +1384,8 @@ static void test_seal_paths_same_bytes(void **state)
 	store_close(f);
 	store_open(f); /* the open log is recovered with records: no writer */
 	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.seals_from_log, 1);
 	uint8_t *b = read_seg1(f, &lb);
 	assert_int_equal(la, lb);
 	assert_memory_equal(a, b, la);
