@@ -2029,9 +2029,17 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 			l->severity = (uint8_t)v;
 			break;
 		case GK_SEVERITY_TEXT:
-			if (!ksk_wdf_str(r, &l->severity_text))
+		case GK_EVENT_NAME:
+		case GK_SCOPE_NAME:
+		case GK_SCOPE_VERSION: {
+			ksk_str *dst = last == GK_SEVERITY_TEXT ? &l->severity_text
+			             : last == GK_EVENT_NAME    ? &l->event_name
+			             : last == GK_SCOPE_NAME    ? &l->scope_name
+			                                        : &l->scope_version;
+			if (!ksk_wdf_str(r, dst))
 				return false;
 			break;
+		}
 		case GK_BODY:
 			if (!ksk_wdf_value(r, &l->body))
 				return false;
@@ -2066,18 +2074,6 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 				l->resource = (uint32_t)v, have_res = true;
 			else
 				l->dropped_attrs = (uint32_t)v;
-			break;
-		case GK_EVENT_NAME:
-			if (!ksk_wdf_str(r, &l->event_name))
-				return false;
-			break;
-		case GK_SCOPE_NAME:
-			if (!ksk_wdf_str(r, &l->scope_name))
-				return false;
-			break;
-		case GK_SCOPE_VERSION:
-			if (!ksk_wdf_str(r, &l->scope_version))
-				return false;
 			break;
 		default:
 			return false;
