@@ -321,8 +321,11 @@ static bool sgw_keep_row(col_segw *w, uint64_t *off)
 	size_t n = w->rows.len;
 	sgw_chunk *c = w->n_chunks ? &w->chunks[w->n_chunks - 1] : NULL;
 	if (!c || c->cap - c->len < n) {
-		if (w->n_chunks >= UINT32_MAX ||
-		    !sgw_grow(w, (void **)&w->chunks, &w->cap_chunks, w->n_chunks + 1,
+		if (w->n_chunks >= UINT32_MAX) {
+			w->err = KSK_ELIMIT;
+			return false;
+		}
+		if (!sgw_grow(w, (void **)&w->chunks, &w->cap_chunks, w->n_chunks + 1,
 		              sizeof(sgw_chunk)))
 			return false;
 		size_t cap = n > SG_ROW_CHUNK ? n : SG_ROW_CHUNK;

@@ -1092,6 +1092,28 @@ static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei)
 /* Seals every rotated-out source (seal_mu held). */
 static ksk_err seal_pending(col_store *s, ksk_errinfo *ei)
 {
+	/* interval mode: a log rotated out by an append may hold unsynced
+	 * records; they must not wait for its seal (or for the seals before
+	 * it, or for a seal that fails for a while), so every waiting log is
+	 * synced first (a no-op for a synced one) */
+	for (uint32_t k = 0;; k++) {
+		st_src *p = NULL;
+		pthread_mutex_lock(&s->state_mu);
+		for (uint32_t i = 0, seen = 0; i < s->n_srcs && !p; i++)
+			if (s->srcs[i]->kind == ST_MEM && s->srcs[i]->sealing && seen++ == k)
+				p = s->srcs[i];
+		if (p)
+			src_ref(p);
+		pthread_mutex_unlock(&s->state_mu);
+		if (!p)
+			break;
+		ksk_err rc = col_wal_sync(p->wal, col_wal_end(p->wal), ei);
+		src_unref(p);
+		if (rc != KSK_OK) {
+			st_break(s, "fdatasync of a rotated log failed");
+			return rc;
+		}
+	}
 	for (;;) {
 		st_src *p = NULL;
 		pthread_mutex_lock(&s->state_mu);
@@ -1103,16 +1125,7 @@ static ksk_err seal_pending(col_store *s, ksk_errinfo *ei)
 		pthread_mutex_unlock(&s->state_mu);
 		if (!p)
 			return KSK_OK;
-		/* interval mode: a log rotated out by an append may hold
-		 * unsynced records; if its seal fails for a while they must
-		 * not wait for it */
-		ksk_err rc = col_wal_sync(p->wal, col_wal_end(p->wal), ei);
-		if (rc != KSK_OK) {
-			src_unref(p);
-			st_break(s, "fdatasync of a rotated log failed");
-			return rc;
-		}
-		rc = seal_src(s, p, ei);
+		ksk_err rc = seal_src(s, p, ei);
 		src_unref(p);
 		if (rc != KSK_OK)
 			return rc;
