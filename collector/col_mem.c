@@ -10,9 +10,13 @@
  *   strs/strmap   interned strings (service, host and span names); the
  *                 bytes live in chunks that never move, so a ksk_str
  *                 handed out stays valid until destroy.
- *   traces/tmap   one mem_trace per trace ID: frame indexes (deduplicated
- *                 against the last one added), span rows, an open-
- *                 addressing set of attribute hashes, a log count.
+ *   traces/tmap   one 36-byte mem_trace per trace ID: the first frame
+ *                 index inline, counts, and the index of its mem_tx in
+ *                 `xs`, made only for a trace with spans or a second
+ *                 frame: the other frame indexes (deduplicated against the
+ *                 last one added), span rows, an open-addressing set of
+ *                 attribute hashes. tmap slots keep the 32-bit hash (probe
+ *                 start and tag), so growing never reads a trace.
  *   frames        (offset, length) of every frame added.
  *   logs          one row per log (time, frame, index in the batch,
  *                 service, host, severity, trace).
