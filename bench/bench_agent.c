@@ -54,37 +54,6 @@ static double med(double *v, int n)
 	return v[n / 2];
 }
 
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	unsigned long ut = 0, st = 0;
-	if (p)
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_hwm_kib(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long kib = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "VmHWM:", 6) == 0)
-			kib = atol(line + 6);
-	if (f)
-		fclose(f);
-	return kib;
-}
-
 /* a metric's value from the agent's /metrics ("name " at line start) */
 static double metric(uint16_t port, const char *name)
 {
@@ -224,10 +193,10 @@ int main(int argc, char **argv)
 			}
 		}
 		double secs = (double)(now_ns() - t0) / 1e9;
-		cpu[r] = proc_cpu_s(pid);
-		ccpu[r] = proc_cpu_s(kh_proc_pid(col));
-		crss[r] = (double)proc_hwm_kib(kh_proc_pid(col)) / 1024.0;
-		rss[r] = (double)proc_hwm_kib(pid) / 1024.0;
+		cpu[r] = kh_pid_cpu_s(pid);
+		ccpu[r] = kh_pid_cpu_s(kh_proc_pid(col));
+		crss[r] = (double)kh_pid_hwm_kib(kh_proc_pid(col)) / 1024.0;
+		rss[r] = (double)kh_pid_hwm_kib(pid) / 1024.0;
 		mbs[r] = (double)bytes / 1e6 / secs;
 		mbcpu[r] = cpu[r] > 0 ? (double)bytes / 1e6 / cpu[r] : 0;
 		stop(agt);
@@ -263,7 +232,7 @@ int main(int argc, char **argv)
 		}
 		double secs = (double)(now_ns() - t0) / 1e9;
 		alone[r] = (double)bytes / 1e6 / secs;
-		alone_cpu[r] = proc_cpu_s(kh_proc_pid(agt));
+		alone_cpu[r] = kh_pid_cpu_s(kh_proc_pid(agt));
 		stop(agt);
 		char rm[800];
 		snprintf(rm, sizeof(rm), "rm -rf '%s'", spool);
@@ -318,9 +287,9 @@ int main(int argc, char **argv)
 		for (int w = 0; w < 300 && metric(p3, "kiseki_agent_lines_total") < 1000; w++)
 			sleep_ms(100);
 		sleep_ms(2000); /* settle: last batch acked, checkpoint saved */
-		double c0 = proc_cpu_s(kh_proc_pid(agt));
+		double c0 = kh_pid_cpu_s(kh_proc_pid(agt));
 		sleep_ms(10000);
-		double c1 = proc_cpu_s(kh_proc_pid(agt));
+		double c1 = kh_pid_cpu_s(kh_proc_pid(agt));
 		printf("  idle, 1000 tailed files     %8.3f %% of one core over 10 s (%.3f CPU-s; /proc tick %ld Hz)\n",
 		       (c1 - c0) / 10.0 * 100.0, c1 - c0, sysconf(_SC_CLK_TCK));
 		stop(agt);

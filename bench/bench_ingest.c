@@ -51,26 +51,6 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	unsigned long ut = 0, st = 0;
-	/* fields after ")": state ppid pgrp session tty tpgid flags minflt
-	 * cminflt majflt cmajflt utime stime */
-	sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static void *sender(void *arg)
 {
 	const char *url = arg;
@@ -186,7 +166,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		atomic_store(&next_frame, 0);
-		double c0 = proc_cpu_s(kh_proc_pid(p));
+		double c0 = kh_pid_cpu_s(kh_proc_pid(p));
 		uint64_t t = now_ns();
 		pthread_t th[SENDERS];
 		for (int i = 0; i < SENDERS; i++)
@@ -194,7 +174,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < SENDERS; i++)
 			pthread_join(th[i], NULL);
 		double secs = (double)(now_ns() - t) / 1e9;
-		double c1 = proc_cpu_s(kh_proc_pid(p));
+		double c1 = kh_pid_cpu_s(kh_proc_pid(p));
 		kh_exit ex;
 		kh_proc_stop(p, 30000, &ex, &msg);
 		kh_proc_destroy(p);

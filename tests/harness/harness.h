@@ -213,6 +213,14 @@ bool kh_proc_running(kh_proc *p);
  *  reaped; do not signal it yourself then). */
 pid_t kh_proc_pid(const kh_proc *p);
 
+/*! kh_pid_cpu_s() : CPU seconds (user + system) a process has used so far,
+ *  from /proc/PID/stat (benchmarks). 0 when it cannot be read. */
+double kh_pid_cpu_s(pid_t pid);
+
+/*! kh_pid_hwm_kib() : a process's peak resident set (VmHWM, KiB) from
+ *  /proc/PID/status. 0 when it cannot be read. */
+long kh_pid_hwm_kib(pid_t pid);
+
 /*! kh_proc_name() : the label given at spawn. Borrowed; lives as long as
  *  `p`. */
 const char *kh_proc_name(const kh_proc *p);
