@@ -1281,11 +1281,80 @@ static int sgw_cmp_pid(const void *a, const void *b)
 }
 
 /* One trace: its record, index entry, summary, operations and edges. */
+/* The log references of trace `t` into the block's SG_S_LOGREF stream. */
+static void sgf_logrefs(sgw_fin *f, const sgw_trace *t)
+{
+	int64_t prev = 0;
+	for (uint32_t j = t->l_lo; j < t->l_hi; j++) {
+		/* keys are in trace order, their logs in time order: each
+		 * lookup is a cache miss, so fetch the one SG_PREFETCH ahead
+		 * (it may belong to a later trace) */
+		if (j + SG_PREFETCH < f->n_lk)
+			__builtin_prefetch(&f->log_pos[f->lk[j + SG_PREFETCH].idx]);
+		const sgw_lpos *lp = &f->log_pos[f->lk[j].idx];
+		col__seg_put_varint(&f->ts[SG_S_LOGREF], sg_zigzag((int64_t)lp->blk - prev));
+		col__seg_put_varint(&f->ts[SG_S_LOGREF], lp->idx);
+		prev = lp->blk;
+	}
+}
+
+/* The index entry of the trace just added to the block. */
+static ksk_err sgf_index_entry(sgw_fin *f, const sgw_trace *t)
+{
+	uint8_t ie[SG_INDEX_ENT];
+	memcpy(ie, t->tid, 16);
+	ksk_put_le32(ie + 16, f->n_blocks);
+	ksk_put_le32(ie + 20, f->blk_traces);
+	KSK_TRY(ksk_buf_append(&f->sec[SEC_INDEX], ie, sizeof(ie)));
+	f->blk_traces++;
+	return KSK_OK;
+}
+
+/* A trace of logs only (a trace ID seen on log lines, no span: the common
+ * case for unsampled requests): the same bytes sgf_trace would write for
+ * it (a header of zeros but for the log reference count and the length of
+ * its SG_S_LOGREF stream), without the span machinery. */
+static ksk_err sgf_trace_logs_only(sgw_fin *f, const sgw_trace *t)
+{
+	size_t before = f->ts[SG_S_LOGREF].len;
+	sgf_logrefs(f, t);
+	KSK_TRY(f->ts[SG_S_LOGREF].err);
+	uint8_t h[4 + SG_NSTREAMS + 2 * 10], *p = h;
+	uint64_t nref = t->l_hi - t->l_lo, rlen = f->ts[SG_S_LOGREF].len - before;
+	*p++ = 0; /* spans */
+	for (; nref >= 0x80; nref >>= 7)
+		*p++ = (uint8_t)(nref | 0x80);
+	*p++ = (uint8_t)nref;
+	*p++ = 0; /* base */
+	*p++ = 0; /* time exponent */
+	/* what the block's size counts, as in sgf_trace: the header up to
+	 * here plus every stream */
+	size_t bytes = f->thdr.len + (size_t)(p - h);
+	for (int k = 0; k < SG_NSTREAMS; k++)
+		bytes += f->ts[k].len;
+	for (int k = 0; k < SG_NSTREAMS; k++) {
+		if (k != SG_S_LOGREF) {
+			*p++ = 0;
+			continue;
+		}
+		for (; rlen >= 0x80; rlen >>= 7)
+			*p++ = (uint8_t)(rlen | 0x80);
+		*p++ = (uint8_t)rlen;
+	}
+	KSK_TRY(ksk_buf_append(&f->thdr, h, (size_t)(p - h)));
+	KSK_TRY(sgf_index_entry(f, t));
+	if (bytes >= f->w->block_bytes)
+		return sgf_flush_trace_block(f);
+	return KSK_OK;
+}
+
 static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_pids)
 {
 	col_segw *w = f->w;
 	const sgw_trace *t = &f->tr[ord];
 	uint32_t n = t->s_hi - t->s_lo;
+	if (n == 0)
+		return sgf_trace_logs_only(f, t);
 	const sgw_skey *sk = f->sk + t->s_lo;
 	uint64_t base = n ? w->srows[sk[0].idx].start : 0;
 
@@ -1361,19 +1430,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 	}
 	if (root == UINT32_MAX)
 		root = 0; /* no root span: the earliest span stands in */
-	/* log references */
-	int64_t prev = 0;
-	for (uint32_t j = t->l_lo; j < t->l_hi; j++) {
-		/* keys are in trace order, their logs in time order: each
-		 * lookup is a cache miss, so fetch the one SG_PREFETCH ahead
-		 * (it may belong to a later trace) */
-		if (j + SG_PREFETCH < f->n_lk)
-			__builtin_prefetch(&f->log_pos[f->lk[j + SG_PREFETCH].idx]);
-		const sgw_lpos *lp = &f->log_pos[f->lk[j].idx];
-		col__seg_put_varint(&f->ts[SG_S_LOGREF], sg_zigzag((int64_t)lp->blk - prev));
-		col__seg_put_varint(&f->ts[SG_S_LOGREF], lp->idx);
-		prev = lp->blk;
-	}
+	sgf_logrefs(f, t);
 	for (int k = 0; k < SG_NSTREAMS; k++)
 		KSK_TRY(f->ts[k].err);
 
@@ -1388,12 +1445,7 @@ static ksk_err sgf_trace(sgw_fin *f, uint32_t ord, sgw_pid **pids, size_t *cap_p
 		bytes += f->ts[k].len;
 	}
 	KSK_TRY(f->thdr.err);
-	uint8_t ie[SG_INDEX_ENT];
-	memcpy(ie, t->tid, 16);
-	ksk_put_le32(ie + 16, f->n_blocks);
-	ksk_put_le32(ie + 20, f->blk_traces);
-	KSK_TRY(ksk_buf_append(&f->sec[SEC_INDEX], ie, sizeof(ie)));
-	f->blk_traces++;
+	KSK_TRY(sgf_index_entry(f, t));
 
 	if (n == 0)
 		goto flush;
