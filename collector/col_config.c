@@ -36,6 +36,8 @@ const char *col_config_usage(void)
 	       "  --max-disk SIZE           drop the oldest segments past this (default: no cap)\n"
 	       "  --max-frame SIZE          largest accepted frame (default 16MiB)\n"
 	       "  --workers N               batches handled at once (default 8)\n"
+	       "  --seal-threads N          segments sealed at once (default 2); as many\n"
+	       "                            full segments may wait to be sealed\n"
 	       "  --help                    this text\n"
 	       "\n"
 	       "DUR: 500ms, 30s, 10m, 24h, 7d. SIZE: 4096, 64KiB, 256MiB, 10GB.\n";
@@ -52,6 +54,7 @@ ksk_err col_config_parse(int argc, char **argv, col_config *cfg, ksk_errinfo *ei
 	cfg->segment_max_age_ns = 600000000000ull;
 	cfg->max_frame_bytes = 16ull << 20;
 	cfg->workers = 8;
+	cfg->seal_threads = 2;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -108,11 +111,14 @@ ksk_err col_config_parse(int argc, char **argv, col_config *cfg, ksk_errinfo *ei
 			if (rc == KSK_OK && (cfg->max_frame_bytes < 4096 ||
 			                     cfg->max_frame_bytes > (1ull << 30)))
 				rc = KSK_EINVAL;
-		} else if (strcmp(name, "--workers") == 0) {
+		} else if (strcmp(name, "--workers") == 0 || strcmp(name, "--seal-threads") == 0) {
 			char *end;
+			bool seal = name[2] == 's';
 			v = strtoull(val, &end, 10);
-			if (*end || end == val || v == 0 || v > 256)
+			if (*end || end == val || v == 0 || v > (seal ? 16u : 256u))
 				rc = KSK_EINVAL;
+			else if (seal)
+				cfg->seal_threads = (uint32_t)v;
 			else
 				cfg->workers = (uint32_t)v;
 		} else

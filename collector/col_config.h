@@ -27,6 +27,7 @@ typedef struct col_config {
 	uint64_t max_disk_bytes;       /* 0 = no cap */
 	uint64_t max_frame_bytes;      /* NNG receive cap and frame cap */
 	uint32_t workers;              /* ingest contexts */
+	uint32_t seal_threads;         /* segments sealed at once (default 2) */
 	bool help;                     /* --help was given */
 } col_config;
 

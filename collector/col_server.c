@@ -29,6 +29,9 @@ struct col_server {
 	pthread_t maint;
 	int maint_started;
 	int wake;             /* mu: the store asked for a tick now */
+	int seal_wake;        /* mu: ... and for the extra sealers */
+	pthread_t sealers[16];/* --seal-threads - 1 extra sealer threads */
+	uint32_t n_sealers;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stopping;
@@ -47,8 +50,35 @@ static void col_server_wake(void *arg)
 	col_server *s = arg;
 	pthread_mutex_lock(&s->mu);
 	s->wake = 1;
-	pthread_cond_signal(&s->cv);
+	s->seal_wake = 1;
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* An extra sealer (--seal-threads > 1): seals rotated-out segments the
+ * maintenance thread (or another sealer) is not already sealing. */
+static void *col_server_sealer(void *arg)
+{
+	col_server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		if (!s->seal_wake)
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		s->seal_wake = 0;
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		ksk_errinfo ei;
+		ksk_errinfo_clear(&ei);
+		if (col_store_seal_pending(s->store, &ei) != KSK_OK)
+			col_server_log(NULL, 2, ei.msg);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
 }
 
 static void *col_server_maint(void *arg)
@@ -101,6 +131,7 @@ ksk_err col_server_start(const col_config *cfg, col_server **out, ksk_errinfo *e
 	so.retention_ns = cfg->retention_ns;
 	so.max_disk_bytes = cfg->max_disk_bytes;
 	so.log = col_server_log;
+	so.max_sealing = cfg->seal_threads;
 	so.wake = col_server_wake;
 	so.wake_ctx = s;
 	ksk_err rc = col_store_open(&so, &s->store, ei);
@@ -124,6 +155,12 @@ ksk_err col_server_start(const col_config *cfg, col_server **out, ksk_errinfo *e
 			s->maint_started = 1;
 		else
 			rc = ksk_errinfo_set(ei, KSK_ESYS, "cannot start the maintenance thread");
+	}
+	for (uint32_t i = 1; rc == KSK_OK && i < cfg->seal_threads && i <= 16; i++) {
+		if (pthread_create(&s->sealers[s->n_sealers], NULL, col_server_sealer, s) == 0)
+			s->n_sealers++;
+		else
+			rc = ksk_errinfo_set(ei, KSK_ESYS, "cannot start a sealer thread");
 	}
 	if (rc != KSK_OK) {
 		col_server_stop(s);
@@ -155,13 +192,14 @@ void col_server_stop(col_server *s)
 	col_ingest_stop(s->ingest);
 	col_query_stop(s->query);
 	ksk_httpd_stop(s->metrics);
-	if (s->maint_started) {
-		pthread_mutex_lock(&s->mu);
-		s->stopping = 1;
-		pthread_cond_signal(&s->cv);
-		pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->maint_started)
 		pthread_join(s->maint, NULL);
-	}
+	for (uint32_t i = 0; i < s->n_sealers; i++)
+		pthread_join(s->sealers[i], NULL);
 	col_store_close(s->store);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);

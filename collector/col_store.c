@@ -89,6 +89,7 @@ typedef struct st_src {
 	col_wal *wal;         /* ST_MEM: owned */
 	uint64_t first_ns;    /* ST_MEM: wall time of the first batch (0 none); atomic */
 	bool sealing;         /* ST_MEM: rotated out, waiting to be sealed */
+	bool claimed;         /* ST_MEM, state_mu: a thread is sealing it */
 	col_segw *w;          /* ST_MEM: its segment, built as batches are
 	                         appended while they hold only logs (app_mu
 	                         while active; the sealer's once rotated out);
@@ -895,6 +896,8 @@ typedef struct st_sealctx {
 	uint32_t next_skip;   /* index into old->skip */
 	col_segw *w;
 	uint64_t batches;
+	ksk_frame_dec *fd;    /* this seal's own decoders (seals may run */
+	ksk_wire_dec *wd;     /* on several threads) */
 } st_sealctx;
 
 static ksk_err seal_rec(void *ctx, uint64_t off, const uint8_t *body,
@@ -909,7 +912,7 @@ static ksk_err seal_rec(void *ctx, uint64_t off, const uint8_t *body,
 	const ksk_batch *b;
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
-	ksk_err rc = ksk_frame_decode_batch(c->s->fd, c->s->wd, body, len, &hdr, &b, &ei);
+	ksk_err rc = ksk_frame_decode_batch(c->fd, c->wd, body, len, &hdr, &b, &ei);
 	if (rc == KSK_ENOMEM)
 		return rc;
 	if (rc != KSK_OK) {
@@ -929,7 +932,7 @@ static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 	col_seg *seg = NULL;
 	char path[ST_PBUF];
 	seg_path(s, old->num, path, sizeof(path));
-	st_sealctx c = {s, old, 0, NULL, 0};
+	st_sealctx c = {s, old, 0, NULL, 0, NULL, NULL};
 	ksk_err rc = KSK_OK;
 	if (old->w) {
 		/* built while the batches arrived (only this thread touches a
@@ -942,11 +945,20 @@ static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei)
 		c.batches = mi.batches;
 	} else {
 		rc = col_segw_create(s->al, &w);
-		if (rc != KSK_OK)
+		if (rc == KSK_OK && (ksk_frame_dec_create(s->al, &s->flim, &c.fd) != KSK_OK ||
+		                     ksk_wire_dec_create(s->al, &s->wlim, &c.wd) != KSK_OK))
+			rc = KSK_ENOMEM;
+		if (rc != KSK_OK) {
+			col_segw_destroy(w);
+			ksk_frame_dec_destroy(c.fd);
+			ksk_wire_dec_destroy(c.wd);
 			return ksk_errinfo_set(ei, rc, "out of memory creating a segment writer");
+		}
 		st_add(&s->seals_from_log, 1);
 		c.w = w;
 		rc = col_wal_scan(old->wal, seal_rec, &c, ei);
+		ksk_frame_dec_destroy(c.fd);
+		ksk_wire_dec_destroy(c.wd);
 	}
 	if (rc == KSK_OK)
 		rc = col_segw_finish(w, path, ksk_clock_wall(s->clk), NULL, ei);
@@ -1118,14 +1130,25 @@ static ksk_err seal_pending(col_store *s, ksk_errinfo *ei)
 		st_src *p = NULL;
 		pthread_mutex_lock(&s->state_mu);
 		for (uint32_t i = 0; i < s->n_srcs && !p; i++)
-			if (s->srcs[i]->kind == ST_MEM && s->srcs[i]->sealing)
+			if (s->srcs[i]->kind == ST_MEM && s->srcs[i]->sealing && !s->srcs[i]->claimed)
 				p = s->srcs[i];
-		if (p)
+		if (p) {
+			p->claimed = true;
 			src_ref(p);
+		}
 		pthread_mutex_unlock(&s->state_mu);
 		if (!p)
 			return KSK_OK;
 		ksk_err rc = seal_src(s, p, ei);
+		if (rc != KSK_OK) {
+			/* still listed: another try (any thread) may take it */
+			pthread_mutex_lock(&s->state_mu);
+			p->claimed = false;
+			pthread_mutex_unlock(&s->state_mu);
+			pthread_mutex_lock(&s->app_mu);
+			pthread_cond_broadcast(&s->sealed_cv);
+			pthread_mutex_unlock(&s->app_mu);
+		}
 		src_unref(p);
 		if (rc != KSK_OK)
 			return rc;
@@ -1150,12 +1173,39 @@ static ksk_err seal_locked(col_store *s, ksk_errinfo *ei)
 	return seal_pending(s, ei);
 }
 
+/* Rotated-out logs another thread is sealing right now. */
+static uint32_t n_claimed(col_store *s)
+{
+	uint32_t n = 0;
+	pthread_mutex_lock(&s->state_mu);
+	for (uint32_t i = 0; i < s->n_srcs; i++)
+		n += s->srcs[i]->kind == ST_MEM && s->srcs[i]->claimed;
+	pthread_mutex_unlock(&s->state_mu);
+	return n;
+}
+
 ksk_err col_store_seal_now(col_store *s, ksk_errinfo *ei)
 {
 	pthread_mutex_lock(&s->seal_mu);
 	ksk_err rc = seal_locked(s, ei);
+	/* seals running on other threads (col_store_seal_pending) end before
+	 * this returns; one that failed there is tried again here */
+	while (rc == KSK_OK) {
+		pthread_mutex_lock(&s->app_mu);
+		while (n_claimed(s) > 0)
+			pthread_cond_wait(&s->sealed_cv, &s->app_mu);
+		pthread_mutex_unlock(&s->app_mu);
+		if (n_sealing(s) == 0)
+			break;
+		rc = seal_pending(s, ei);
+	}
 	pthread_mutex_unlock(&s->seal_mu);
 	return rc;
+}
+
+ksk_err col_store_seal_pending(col_store *s, ksk_errinfo *ei)
+{
+	return seal_pending(s, ei);
 }
 
 /* ---- retention ------------------------------------------------------------------ */
@@ -1265,10 +1315,12 @@ ksk_err col_store_tick(col_store *s, ksk_errinfo *ei)
 	               now >= first + s->o.segment_max_age_ns;
 	src_unref(act);
 	ksk_err r2 = KSK_OK;
-	if (too_big || too_old)
+	/* with the backlog full (other threads still sealing), rotating
+	 * waits for a later tick (or for the append that finds the log full) */
+	uint32_t max = s->o.max_sealing ? s->o.max_sealing : 1;
+	r2 = seal_pending(s, ei);
+	if (r2 == KSK_OK && (too_big || too_old) && n_sealing(s) < max)
 		r2 = seal_locked(s, ei);
-	else
-		r2 = seal_pending(s, ei);
 	if (r2 != KSK_OK) {
 		st_log(s, 2, "seal failed (will retry): %s", ei ? ei->msg : ksk_strerror(r2));
 		if (rc == KSK_OK)

@@ -123,6 +123,12 @@ ksk_err col_store_append(col_store *s, const ksk_frame_hdr *hdr,
  *  manual clock. */
 ksk_err col_store_tick(col_store *s, ksk_errinfo *ei);
 
+/*! col_store_seal_pending() : seals the rotated-out logs no other thread
+ *  is sealing, one after the other; for extra sealer threads (the
+ *  collector's --seal-threads), beside col_store_tick, which seals too.
+ *  Several threads may call it at once: each log is sealed by one. */
+ksk_err col_store_seal_pending(col_store *s, ksk_errinfo *ei);
+
 /*! col_store_seal_now() : seals the open segment now (tests, shutdown). */
 ksk_err col_store_seal_now(col_store *s, ksk_errinfo *ei);
 

@@ -36,12 +36,13 @@ static void test_defaults_and_every_option(void **state)
 	assert_int_equal(c.fsync_mode, COL_FSYNC_ALWAYS);
 	assert_int_equal(c.segment_max_bytes, 64u << 20);
 	assert_int_equal(c.workers, 8);
+	assert_int_equal(c.seal_threads, 2);
 	const char *a2[] = {"--data-dir=/d", "--listen", "ipc:///tmp/k.sock", "--query-listen",
 	                    "tcp://127.0.0.1:0", "--metrics-listen", "127.0.0.1:9464",
 	                    "--fsync", "interval", "--fsync-interval", "50ms",
 	                    "--segment-max-bytes", "1MiB", "--segment-max-age", "30s",
 	                    "--retention", "7d", "--max-disk", "10GiB", "--max-frame", "4MiB",
-	                    "--workers", "16", NULL};
+	                    "--workers", "16", "--seal-threads", "3", NULL};
 	assert_int_equal(parse(&c, &ei, a2), KSK_OK);
 	assert_string_equal(c.data_dir, "/d");
 	assert_string_equal(c.listen, "ipc:///tmp/k.sock");
@@ -54,6 +55,7 @@ static void test_defaults_and_every_option(void **state)
 	assert_int_equal(c.max_disk_bytes, 10ull << 30);
 	assert_int_equal(c.max_frame_bytes, 4u << 20);
 	assert_int_equal(c.workers, 16);
+	assert_int_equal(c.seal_threads, 3);
 	const char *a3[] = {"--help", NULL};
 	assert_int_equal(parse(&c, &ei, a3), KSK_OK);
 	assert_true(c.help);
@@ -85,6 +87,11 @@ static void test_errors_name_the_option(void **state)
 	assert_int_equal(parse(&c, &ei, a7), KSK_EINVAL);
 	const char *a8[] = {"--data-dir", "/d", "stray", NULL};
 	assert_int_equal(parse(&c, &ei, a8), KSK_EINVAL);
+	const char *a9[] = {"--data-dir", "/d", "--seal-threads", "0", NULL};
+	assert_int_equal(parse(&c, &ei, a9), KSK_EINVAL);
+	assert_non_null(strstr(ei.msg, "--seal-threads"));
+	const char *a10[] = {"--data-dir", "/d", "--seal-threads", "17", NULL};
+	assert_int_equal(parse(&c, &ei, a10), KSK_EINVAL);
 }
 
 int main(void)

@@ -1498,6 +1498,73 @@ static void test_sealing_backlog(void **state)
 	}
 }
 
+typedef struct sealer_arg {
+	fx *f;
+	int stop;   /* atomic */
+	int seals;  /* calls that returned OK */
+	int errors;
+} sealer_arg;
+
+static void *sealer_main(void *arg)
+{
+	sealer_arg *a = arg;
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		ksk_errinfo ei;
+		ksk_errinfo_clear(&ei);
+		if (col_store_seal_pending(a->f->s, &ei) == KSK_OK)
+			a->seals++;
+		else
+			a->errors++;
+		usleep(500);
+	}
+	return NULL;
+}
+
+/* Two sealer threads (the collector's --seal-threads 2) seal the logs the
+ * appends rotate out, each log once, while the appender waits on the
+ * backlog of two; col_store_seal_now waits for a seal another thread runs;
+ * every batch is served exactly once, also after a restart. */
+static void test_parallel_seals(void **state)
+{
+	fx *f = *state;
+	f->o.segment_max_bytes = 20000;
+	f->o.max_sealing = 2;
+	f->o.backlog_wait_ns = 30ull * 1000000000ull;
+	store_open(f);
+	enum { N = 60 };
+	frm x[N];
+	for (int i = 0; i < N; i++)
+		gen_frame(f, (uint64_t)i + 1, 40, 20, T0 + (uint64_t)i * SEC, &x[i]);
+	sealer_arg sa[2] = {{f, 0, 0, 0}, {f, 0, 0, 0}};
+	pthread_t th[2];
+	for (int t = 0; t < 2; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, sealer_main, &sa[t]), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(append(f, &x[i]), COL_APPEND_STORED);
+		if (i == N / 2)
+			assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	}
+	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	col_store_stats st;
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.segments_sealing, 0);
+	assert_int_equal(st.wal_bytes, 32);
+	assert_true(st.segments_sealed >= 10);
+	for (int t = 0; t < 2; t++) {
+		__atomic_store_n(&sa[t].stop, 1, __ATOMIC_RELEASE);
+		pthread_join(th[t], NULL);
+		assert_int_equal(sa[t].errors, 0);
+	}
+	for (int i = 0; i < N; i++)
+		check_batch_served(f, &x[i]);
+	store_close(f);
+	store_open(f);
+	for (int i = 0; i < N; i++) {
+		check_batch_served(f, &x[i]);
+		frm_free(&x[i]);
+	}
+}
+
 static int dbl_cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -1899,6 +1966,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seal_by_size_and_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sealing_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal_paths_same_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_seals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interval_fsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_seal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
