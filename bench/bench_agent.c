@@ -247,7 +247,7 @@ int main(int argc, char **argv)
 	       med(mbcpu, runs));
 	printf("  collector CPU               %8.2f s      (same machine: %ld cores for both)\n",
 	       med(ccpu, runs), sysconf(_SC_NPROCESSORS_ONLN));
-	printf("  collector peak RSS          %8.1f MiB  (open segment, one being sealed)\n",
+	printf("  collector peak RSS          %8.1f MiB  (open segment, those being sealed)\n",
 	       med(crss, runs));
 	printf("  agent peak RSS              %8.1f MiB  (target <= 30)\n", med(rss, runs));
 	printf("  agent alone (no collector)  %8.1f MB/s  ratio to zstd -1 %.2f, %.2f CPU-s (until read)\n",
