@@ -55,53 +55,44 @@ static void col_server_wake(void *arg)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* An extra sealer (--seal-threads > 1): seals rotated-out segments the
- * maintenance thread (or another sealer) is not already sealing. */
-static void *col_server_sealer(void *arg)
+/* The loop of the maintenance thread (`work` = col_store_tick, woken by
+ * `wake`) and of each extra sealer (--seal-threads > 1: `work` =
+ * col_store_seal_pending, which seals segments no other thread has
+ * claimed; woken by `seal_wake`): once a second, or when woken. */
+static void col_server_loop(col_server *s, int *flag,
+                            ksk_err (*work)(col_store *, ksk_errinfo *))
 {
-	col_server *s = arg;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
-		if (!s->seal_wake)
+		if (!*flag)
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-		s->seal_wake = 0;
+		*flag = 0;
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->mu);
 		ksk_errinfo ei;
 		ksk_errinfo_clear(&ei);
-		if (col_store_seal_pending(s->store, &ei) != KSK_OK)
+		if (work(s->store, &ei) != KSK_OK)
 			col_server_log(NULL, 2, ei.msg);
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
+}
+
+static void *col_server_sealer(void *arg)
+{
+	col_server *s = arg;
+	col_server_loop(s, &s->seal_wake, col_store_seal_pending);
 	return NULL;
 }
 
 static void *col_server_maint(void *arg)
 {
 	col_server *s = arg;
-	pthread_mutex_lock(&s->mu);
-	while (!s->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		if (!s->wake)
-			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-		s->wake = 0;
-		if (s->stopping)
-			break;
-		pthread_mutex_unlock(&s->mu);
-		ksk_errinfo ei;
-		ksk_errinfo_clear(&ei);
-		if (col_store_tick(s->store, &ei) != KSK_OK)
-			col_server_log(NULL, 2, ei.msg);
-		pthread_mutex_lock(&s->mu);
-	}
-	pthread_mutex_unlock(&s->mu);
+	col_server_loop(s, &s->wake, col_store_tick);
 	return NULL;
 }
 
