@@ -210,6 +210,7 @@ int main(int argc, char **argv)
 	 * listener), so the frames stay in the spool; timed until every line
 	 * is read (the spooler then at most its 3 slots behind) */
 	double alone[9], alone_cpu[9];
+	double dr_ack[9], dr_all[9], dr_cpu[9], dr_rss[9];
 	for (int r = 0; r < runs; r++) {
 		char spool[700], glob[800], dead[64], mport[32];
 		snprintf(spool, sizeof(spool), "%s/spool-alone-%d", dir, r);
@@ -233,9 +234,46 @@ int main(int argc, char **argv)
 		double secs = (double)(now_ns() - t0) / 1e9;
 		alone[r] = (double)bytes / 1e6 / secs;
 		alone_cpu[r] = kh_pid_cpu_s(kh_proc_pid(agt));
+		stop(agt); /* SIGTERM: every frame is in the spool */
+
+		/* the collector alone: it drains that spool (the agent restarts
+		 * on it, its files already read), timed until the last ack and
+		 * until no full segment waits to be sealed */
+		char data[700], ingest[64], query[64], cport[32];
+		snprintf(data, sizeof(data), "%s/data-drain-%d", dir, r);
+		uint16_t c1, c2, c3;
+		kh_free_port(&c1, &m);
+		kh_free_port(&c2, &m);
+		kh_free_port(&c3, &m);
+		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", c1);
+		snprintf(query, sizeof(query), "tcp://127.0.0.1:%u", c2);
+		snprintf(cport, sizeof(cport), "127.0.0.1:%u", c3);
+		const char *cargv[] = {collector, "--data-dir", data, "--listen", ingest, "--query-listen",
+		                       query, "--fsync", "interval", "--metrics-listen", cport, NULL};
+		kh_proc *col = spawn(cargv, "collector");
+		const char *dargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
+		                       "--otlp-listen", "off", "--zipkin-listen", "off",
+		                       "--metrics-listen", mport, NULL};
+		t0 = now_ns();
+		agt = spawn(dargv, "agent");
+		while (metric(p3, "kiseki_agent_spool_frames_pending") != 0) {
+			sleep_ms(20);
+			if ((now_ns() - t0) / 1000000000ull > 1800)
+				return 1;
+		}
+		dr_ack[r] = (double)(now_ns() - t0) / 1e9;
+		while (metric(c3, "kiseki_collector_segments_sealing") != 0) {
+			sleep_ms(20);
+			if ((now_ns() - t0) / 1000000000ull > 1800)
+				return 1;
+		}
+		dr_all[r] = (double)(now_ns() - t0) / 1e9;
+		dr_cpu[r] = kh_pid_cpu_s(kh_proc_pid(col));
+		dr_rss[r] = (double)kh_pid_hwm_kib(kh_proc_pid(col)) / 1024.0;
 		stop(agt);
-		char rm[800];
-		snprintf(rm, sizeof(rm), "rm -rf '%s'", spool);
+		stop(col);
+		char rm[1600];
+		snprintf(rm, sizeof(rm), "rm -rf '%s' '%s'", spool, data);
 		if (system(rm) != 0)
 			return 1;
 	}
@@ -252,6 +290,10 @@ int main(int argc, char **argv)
 	printf("  agent peak RSS              %8.1f MiB  (target <= 30)\n", med(rss, runs));
 	printf("  agent alone (no collector)  %8.1f MB/s  ratio to zstd -1 %.2f, %.2f CPU-s (until read)\n",
 	       med(alone, runs), med(alone, runs) / zm, med(alone_cpu, runs));
+	printf("  collector alone, draining that spool: %.2f s until acked, %.2f s with its seals "
+	       "(%.1f MB/s of log), %.2f CPU-s, peak RSS %.1f MiB\n",
+	       med(dr_ack, runs), med(dr_all, runs), (double)bytes / 1e6 / med(dr_all, runs),
+	       med(dr_cpu, runs), med(dr_rss, runs));
 	printf("  rsyslog on the same file: scripts/bench_rsyslog.sh (run next by make bench)\n");
 
 	/* idle: 1000 files */
