@@ -148,6 +148,22 @@
 		const t = new Date(v).getTime();
 		return isNaN(t) ? NaN : t * 1000;
 	}
+	/* The search forms' custom time range and limit into `p`; an error
+	 * message for the form, or '' */
+	function formRangeLimit(f, p, custom, maxLimit) {
+		if (custom) {
+			const s = localToUs(f.start.value), e = localToUs(f.end.value);
+			if (isNaN(s) || isNaN(e) || s > e)
+				return 'time: pick a start before the end';
+			p.set('start', String(s));
+			p.set('end', String(e));
+		}
+		const lim = parseInt(f.limit.value, 10);
+		if (!(lim >= 1 && lim <= maxLimit))
+			return 'limit: 1 to ' + maxLimit;
+		p.set('limit', String(lim));
+		return '';
+	}
 	function usToLocal(us) {
 		const d = new Date(us / 1000);
 		return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' +
@@ -631,21 +647,11 @@
 			if (f.errors.checked)
 				p.set('errors', '1');
 			p.set('lookback', f.lookback.value);
-			if (f.lookback.value === 'custom') {
-				const s = localToUs(f.start.value), e = localToUs(f.end.value);
-				if (isNaN(s) || isNaN(e) || s > e) {
-					formErr.textContent = 'time: pick a start before the end';
-					return;
-				}
-				p.set('start', String(s));
-				p.set('end', String(e));
-			}
-			const lim = parseInt(f.limit.value, 10);
-			if (!(lim >= 1 && lim <= 1500)) {
-				formErr.textContent = 'limit: 1 to 1500';
+			const bad = formRangeLimit(f, p, f.lookback.value === 'custom', 1500);
+			if (bad) {
+				formErr.textContent = bad;
 				return;
 			}
-			p.set('limit', String(lim));
 			try {
 				sessionStorage.setItem('kiseki.lastSearch', p.toString());
 			} catch (e) { /* fine */ }
@@ -2206,21 +2212,11 @@
 				if (f[k].value.trim())
 					p.set(k, f[k].value.trim());
 			p.set('range', f.range.value);
-			if (f.range.value === 'custom') {
-				const s = localToUs(f.start.value), e = localToUs(f.end.value);
-				if (isNaN(s) || isNaN(e) || s > e) {
-					formErr.textContent = 'time: pick a start before the end';
-					return;
-				}
-				p.set('start', String(s));
-				p.set('end', String(e));
-			}
-			const lim = parseInt(f.limit.value, 10);
-			if (!(lim >= 1 && lim <= 100000)) {
-				formErr.textContent = 'limit: 1 to 100000';
+			const bad = formRangeLimit(f, p, f.range.value === 'custom', 100000);
+			if (bad) {
+				formErr.textContent = bad;
 				return;
 			}
-			p.set('limit', String(lim));
 			navigate('/logs?' + p.toString());
 		});
 
