@@ -68,6 +68,21 @@ static void gen_id(ksk_gen *g, uint8_t *id, size_t n)
 	} while (ksk_id_is_zero(id, n));
 }
 
+uint64_t ksk_gen_u64(ksk_gen *g)
+{
+	return gen_next(g);
+}
+
+uint32_t ksk_gen_below(ksk_gen *g, uint32_t n)
+{
+	return gen_below(g, n);
+}
+
+void ksk_gen_id(ksk_gen *g, uint8_t *id, size_t n)
+{
+	gen_id(g, id, n);
+}
+
 ksk_err ksk_gen_create(uint64_t seed, uint32_t services, ksk_gen **out)
 {
 	if (services == 0 || services > GEN_MAX_SERVICES)

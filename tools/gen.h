@@ -16,6 +16,7 @@
 #ifndef KSK_GEN_H
 #define KSK_GEN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kiseki/err.h"
@@ -26,6 +27,14 @@ typedef struct ksk_gen ksk_gen;
 /*! ksk_gen_create() : a generator for `services` services (1..64).
  *  @return : KSK_OK, KSK_EINVAL or KSK_ENOMEM. */
 ksk_err ksk_gen_create(uint64_t seed, uint32_t services, ksk_gen **out);
+
+/*! ksk_gen_u64(), ksk_gen_below(), ksk_gen_id() : the generator's own
+ *  random sequence (xorshift64*), for tools that build records themselves:
+ *  a 64-bit value; a value below `n` (> 0); `n` random bytes, never all
+ *  zero (a valid trace or span ID). */
+uint64_t ksk_gen_u64(ksk_gen *g);
+uint32_t ksk_gen_below(ksk_gen *g, uint32_t n);
+void ksk_gen_id(ksk_gen *g, uint8_t *id, size_t n);
 
 /*! ksk_gen_destroy() : NULL is a no-op. */
 void ksk_gen_destroy(ksk_gen *g);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "col_client.h"
+#include "gen.h"
 #include "kiseki/clock.h"
 #include "kiseki/frame.h"
 #include "kiseki/wire.h"
@@ -59,33 +60,6 @@ typedef struct bt_span {
 	int kind;
 } bt_span;
 
-typedef struct bt_rng {
-	uint64_t s;
-} bt_rng;
-
-static uint64_t bt_next(bt_rng *r)
-{
-	r->s ^= r->s >> 12;
-	r->s ^= r->s << 25;
-	r->s ^= r->s >> 27;
-	return r->s * 2685821657736338717ull;
-}
-
-static uint32_t bt_below(bt_rng *r, uint32_t n)
-{
-	return (uint32_t)((bt_next(r) >> 32) % n);
-}
-
-static void bt_id(bt_rng *r, uint8_t *id, size_t n)
-{
-	do {
-		for (size_t i = 0; i < n; i += 8) {
-			uint64_t v = bt_next(r);
-			memcpy(id + i, &v, n - i < 8 ? n - i : 8);
-		}
-	} while (ksk_id_is_zero(id, n));
-}
-
 static void usage(FILE *f)
 {
 	fputs("usage: ksk-ui-bigtrace --send URL [--spans N] [--logs N] [--seed N]\n"
@@ -109,32 +83,32 @@ static int parse_u64(const char *s, uint64_t *out)
 }
 
 /* the tree and its times; spans[0] is the root */
-static void bt_build(bt_rng *r, bt_span *sp, uint32_t n, uint64_t t0)
+static void bt_build(ksk_gen *r, bt_span *sp, uint32_t n, uint64_t t0)
 {
 	sp[0] = (bt_span){.parent = UINT32_MAX, .service = 0, .op = 1, .start = t0,
 	                  .dur = 4000000000ull, .kind = KSK_KIND_SERVER};
-	bt_id(r, sp[0].id, KSK_SPAN_ID_LEN);
+	ksk_gen_id(r, sp[0].id, KSK_SPAN_ID_LEN);
 	for (uint32_t i = 1; i < n; i++) {
 		bt_span *s = &sp[i];
-		s->parent = bt_below(r, i);
+		s->parent = ksk_gen_below(r, i);
 		const bt_span *p = &sp[s->parent];
-		if (bt_below(r, 10) < 7) {
+		if (ksk_gen_below(r, 10) < 7) {
 			s->service = p->service;
 			s->kind = KSK_KIND_INTERNAL;
 		} else {
-			s->service = (p->service + 1 + bt_below(r, BT_N_SERVICES - 1)) % BT_N_SERVICES;
+			s->service = (p->service + 1 + ksk_gen_below(r, BT_N_SERVICES - 1)) % BT_N_SERVICES;
 			s->kind = KSK_KIND_SERVER;
 		}
-		s->op = bt_below(r, BT_N_OPS);
+		s->op = ksk_gen_below(r, BT_N_OPS);
 		/* inside the parent: start in its first 80%, end before its end */
-		uint64_t off = p->dur / 1000 * bt_below(r, 800);
+		uint64_t off = p->dur / 1000 * ksk_gen_below(r, 800);
 		uint64_t room = p->dur - off;
 		s->start = p->start + off;
-		s->dur = room / 1000 * (100 + bt_below(r, 800)) + 1000;
+		s->dur = room / 1000 * (100 + ksk_gen_below(r, 800)) + 1000;
 		if (s->dur > room)
 			s->dur = room;
-		s->error = bt_below(r, 97) == 0;
-		bt_id(r, s->id, KSK_SPAN_ID_LEN);
+		s->error = ksk_gen_below(r, 97) == 0;
+		ksk_gen_id(r, s->id, KSK_SPAN_ID_LEN);
 	}
 	if (n >= 100) {
 		/* clock skew: the clock of the shipping hosts is 30 ms behind */
@@ -225,18 +199,18 @@ static ksk_err bt_span_out(bt_sender *s, const uint8_t *trace, const bt_span *sp
 	return KSK_OK;
 }
 
-static ksk_err bt_log_out(bt_sender *s, bt_rng *r, const uint8_t *trace, const bt_span *sp,
+static ksk_err bt_log_out(bt_sender *s, ksk_gen *r, const uint8_t *trace, const bt_span *sp,
                           ksk_errinfo *ei)
 {
 	char body[160];
-	uint32_t m = bt_below(r, sizeof(bt_msgs) / sizeof(bt_msgs[0]));
+	uint32_t m = ksk_gen_below(r, sizeof(bt_msgs) / sizeof(bt_msgs[0]));
 	int n = snprintf(body, sizeof(body), "%s: attempt=%u latency_ms=%u", bt_msgs[m],
-	                 1 + bt_below(r, 3), bt_below(r, 900));
+	                 1 + ksk_gen_below(r, 3), ksk_gen_below(r, 900));
 	ksk_log l;
 	memset(&l, 0, sizeof(l));
-	l.time_ns = sp->start + (sp->dur ? bt_next(r) % sp->dur : 0);
+	l.time_ns = sp->start + (sp->dur ? ksk_gen_u64(r) % sp->dur : 0);
 	l.observed_ns = l.time_ns + 1000;
-	l.severity = sp->error ? 17 : (bt_below(r, 10) == 0 ? 13 : 9);
+	l.severity = sp->error ? 17 : (ksk_gen_below(r, 10) == 0 ? 13 : 9);
 	l.severity_text = ksk_str_c(ksk_severity_name(l.severity));
 	l.body = ksk_val_str((ksk_str){body, (uint32_t)n});
 	memcpy(l.trace_id, trace, KSK_TRACE_ID_LEN);
@@ -281,15 +255,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	bt_rng r = {seed * 0x9e3779b97f4a7c15ull | 1};
+	ksk_gen *r;
 	bt_span *sp = calloc(spans, sizeof(*sp));
-	if (!sp) {
+	if (!sp || ksk_gen_create(seed * 0x9e3779b97f4a7c15ull | 1, 1, &r) != KSK_OK) {
+		free(sp);
 		fprintf(stderr, "ksk-ui-bigtrace: out of memory\n");
 		return 1;
 	}
 	uint8_t trace[KSK_TRACE_ID_LEN];
-	bt_id(&r, trace, KSK_TRACE_ID_LEN);
-	bt_build(&r, sp, (uint32_t)spans, t0);
+	ksk_gen_id(r, trace, KSK_TRACE_ID_LEN);
+	bt_build(r, sp, (uint32_t)spans, t0);
 
 	ksk_errinfo ei;
 	ksk_errinfo_clear(&ei);
@@ -313,19 +288,20 @@ int main(int argc, char **argv)
 	/* logs: the root first, then error spans (up to half), then random spans */
 	uint64_t k = 0;
 	if (rc == KSK_OK && k < logs) {
-		rc = bt_log_out(&s, &r, trace, &sp[0], &ei);
+		rc = bt_log_out(&s, r, trace, &sp[0], &ei);
 		k++;
 	}
 	for (uint32_t i = 0; rc == KSK_OK && i < spans && k < logs / 2; i++)
 		if (sp[i].error) {
-			rc = bt_log_out(&s, &r, trace, &sp[i], &ei);
+			rc = bt_log_out(&s, r, trace, &sp[i], &ei);
 			k++;
 		}
 	for (; rc == KSK_OK && k < logs; k++)
-		rc = bt_log_out(&s, &r, trace, &sp[bt_below(&r, (uint32_t)spans)], &ei);
+		rc = bt_log_out(&s, r, trace, &sp[ksk_gen_below(r, (uint32_t)spans)], &ei);
 	if (rc == KSK_OK)
 		rc = bt_flush(&s, &ei);
 	col_client_close(s.cl);
+	ksk_gen_destroy(r);
 	ksk_frame_enc_destroy(s.fe);
 	ksk_wire_enc_destroy(s.we);
 	if (rc != KSK_OK) {
