@@ -732,18 +732,20 @@ static uint8_t *ksk_wx_map(uint8_t *p, uint32_t n)
 	return ksk_wx_be(p, n, 4);
 }
 
-static uint8_t *ksk_wx_str(uint8_t *p, const char *s, uint32_t n)
+/* A str (tag8 0xd9) or bin (tag8 0xc4) header in its smallest form, then
+ * the bytes; a str under 32 bytes is a fixstr. */
+static uint8_t *ksk_wx_raw(uint8_t *p, uint8_t tag8, const void *s, uint32_t n)
 {
-	if (n < 32) {
+	if (tag8 == 0xd9 && n < 32) {
 		*p++ = (uint8_t)(0xa0 | n);
 	} else if (n < 256) {
-		*p++ = 0xd9;
+		*p++ = tag8;
 		*p++ = (uint8_t)n;
 	} else if (n < 65536) {
-		*p++ = 0xda;
+		*p++ = (uint8_t)(tag8 + 1);
 		p = ksk_wx_be(p, n, 2);
 	} else {
-		*p++ = 0xdb;
+		*p++ = (uint8_t)(tag8 + 2);
 		p = ksk_wx_be(p, n, 4);
 	}
 	if (n)
@@ -751,21 +753,14 @@ static uint8_t *ksk_wx_str(uint8_t *p, const char *s, uint32_t n)
 	return p + n;
 }
 
+static uint8_t *ksk_wx_str(uint8_t *p, const char *s, uint32_t n)
+{
+	return ksk_wx_raw(p, 0xd9, s, n);
+}
+
 static uint8_t *ksk_wx_bin(uint8_t *p, const void *s, uint32_t n)
 {
-	if (n < 256) {
-		*p++ = 0xc4;
-		*p++ = (uint8_t)n;
-	} else if (n < 65536) {
-		*p++ = 0xc5;
-		p = ksk_wx_be(p, n, 2);
-	} else {
-		*p++ = 0xc6;
-		p = ksk_wx_be(p, n, 4);
-	}
-	if (n)
-		memcpy(p, s, n);
-	return p + n;
+	return ksk_wx_raw(p, 0xc4, s, n);
 }
 
 /* bytes of a scalar value; 0 for a type the direct writer leaves to the
