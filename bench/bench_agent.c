@@ -75,6 +75,23 @@ static double metric(uint16_t port, const char *name)
 	return v;
 }
 
+/* Polls metric `name` on `port` every 20 ms until it is >= `want`
+ * (at_least) or == `want`; false once 30 minutes have passed since t0. */
+static bool wait_metric(uint16_t port, const char *name, double want, bool at_least,
+                        uint64_t t0)
+{
+	for (;;) {
+		double v = metric(port, name);
+		if (at_least ? v >= want : v == want)
+			return true;
+		if ((now_ns() - t0) / 1000000000ull > 1800) {
+			fprintf(stderr, "bench_agent: timed out waiting for %s (at %.0f)\n", name, v);
+			return false;
+		}
+		sleep_ms(20);
+	}
+}
+
 static kh_proc *spawn(const char *const *argv, const char *name)
 {
 	kh_spawn_opts o;
@@ -226,11 +243,8 @@ int main(int argc, char **argv)
 		                       batch ? "--batch-max-bytes" : NULL, batch, NULL};
 		uint64_t t0 = now_ns();
 		kh_proc *agt = spawn(aargv, "agent");
-		while (metric(p3, "kiseki_agent_lines_total") < (double)lines) {
-			sleep_ms(20);
-			if ((now_ns() - t0) / 1000000000ull > 1800)
-				return 1;
-		}
+		if (!wait_metric(p3, "kiseki_agent_lines_total", (double)lines, true, t0))
+			return 1;
 		double secs = (double)(now_ns() - t0) / 1e9;
 		alone[r] = (double)bytes / 1e6 / secs;
 		alone_cpu[r] = kh_pid_cpu_s(kh_proc_pid(agt));
@@ -256,17 +270,11 @@ int main(int argc, char **argv)
 		                       "--metrics-listen", mport, NULL};
 		t0 = now_ns();
 		agt = spawn(dargv, "agent");
-		while (metric(p3, "kiseki_agent_spool_frames_pending") != 0) {
-			sleep_ms(20);
-			if ((now_ns() - t0) / 1000000000ull > 1800)
-				return 1;
-		}
+		if (!wait_metric(p3, "kiseki_agent_spool_frames_pending", 0, false, t0))
+			return 1;
 		dr_ack[r] = (double)(now_ns() - t0) / 1e9;
-		while (metric(c3, "kiseki_collector_segments_sealing") != 0) {
-			sleep_ms(20);
-			if ((now_ns() - t0) / 1000000000ull > 1800)
-				return 1;
-		}
+		if (!wait_metric(c3, "kiseki_collector_segments_sealing", 0, false, t0))
+			return 1;
 		dr_all[r] = (double)(now_ns() - t0) / 1e9;
 		dr_cpu[r] = kh_pid_cpu_s(kh_proc_pid(col));
 		dr_rss[r] = (double)kh_pid_hwm_kib(kh_proc_pid(col)) / 1024.0;
