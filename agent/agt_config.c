@@ -44,6 +44,7 @@ const char *agt_config_usage(void)
 	       "  --host NAME              host.name of records (default: this host's name)\n"
 	       "  --batch-max-bytes SIZE   frame payload size (default 1MiB)\n"
 	       "  --batch-max-age DUR      frame age (default 200ms)\n"
+	       "  --compress-threads N     threads compressing frames (default 2, 1..16)\n"
 	       "  --flush-timeout DUR      partial last line wait (default 5s)\n"
 	       "  --scan-interval DUR      file discovery fallback scan (default 1s)\n"
 	       "  --help                   this text\n"
@@ -62,6 +63,7 @@ ksk_err agt_config_init(agt_config *cfg)
 	cfg->zipkin_listen = "127.0.0.1:9411";
 	cfg->batch_max_bytes = 1u << 20;
 	cfg->batch_max_age_ns = 200000000ull;
+	cfg->compress_threads = 2;
 	cfg->flush_timeout_ns = 5000000000ull;
 	cfg->scan_interval_ns = 1000000000ull;
 	return KSK_OK;
@@ -204,6 +206,13 @@ static ksk_err agt_set_global(agt_config *cfg, const char *k, const char *v)
 		KSK_TRY(ksk_parse_size(v, &cfg->batch_max_bytes));
 		if (cfg->batch_max_bytes < 1024 || cfg->batch_max_bytes > (8u << 20))
 			return KSK_EINVAL;
+	} else if (strcmp(k, "compress_threads") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(v, &end, 10);
+		if (errno || end == v || *end || v[0] == '-' || n < 1 || n > 16)
+			return KSK_EINVAL;
+		cfg->compress_threads = (uint32_t)n;
 	} else if (strcmp(k, "batch_max_age") == 0)
 		return ksk_parse_duration(v, &cfg->batch_max_age_ns);
 	else if (strcmp(k, "flush_timeout") == 0)

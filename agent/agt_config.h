@@ -73,6 +73,7 @@ typedef struct agt_config {
 	const char *host;             /* --host: host.name (default gethostname) */
 	uint64_t batch_max_bytes;     /* --batch-max-bytes (default 1MiB) */
 	uint64_t batch_max_age_ns;    /* --batch-max-age (default 200ms) */
+	uint32_t compress_threads;    /* --compress-threads (default 2, 1..16) */
 	uint64_t flush_timeout_ns;    /* --flush-timeout: partial last line (default 5s) */
 	uint64_t scan_interval_ns;    /* --scan-interval (default 1s) */
 	agt_input_cfg inputs[AGT_MAX_INPUTS];

@@ -10,8 +10,9 @@
  *               to the spooler (agt_spooler.h), whose own thread compresses
  *               it, appends it to the spool (fsync) and hands the frame's
  *               positions back. So the two costly halves of a line, parse +
- *               msgpack and zstd + fsync, run on two cores. Up to
- *               AGT_SPOOLER_SLOTS batches wait there; when they are all
+ *               msgpack and zstd + fsync, run on two cores (zstd on
+ *               --compress-threads threads). Up to AGT_SPOOLER_SLOTS (plus
+ *               one per extra compressor) batches wait there; when they are all
  *               taken the line callback says stop and the tail thread waits
  *               for a slot (the files are the buffer).
  *   net pipe  : an agt_batch plus at most one sealed frame waiting for
@@ -1065,7 +1066,10 @@ ksk_err agt_server_start(const agt_config *cfg, agt_server **out, ksk_errinfo *e
 		agt_spooler_opts qo;
 		memset(&qo, 0, sizeof(qo));
 		qo.spool = s->spool;
-		qo.slots = AGT_SPOOLER_SLOTS;
+		/* one slot more per compressor past the first, so every
+		 * compressor can have one while the tail thread fills the next */
+		qo.slots = AGT_SPOOLER_SLOTS + cfg->compress_threads - (cfg->compress_threads > 0);
+		qo.compressors = cfg->compress_threads;
 		qo.pos_size = sizeof(agt_file_pos);
 		qo.clock = s->clock;
 		qo.log = agt_log;

@@ -29,6 +29,19 @@
  *  - dropping (drain timeout, stop) happens only to the slots still
  *    waiting, and `cancel` is cleared again before drain returns, so the
  *    spooler goes on working for later pushes (reload).
+ *
+ * Compression on several threads (`compressors` > 1): helper threads
+ * compress waiting slots ahead of the one being appended, each with its
+ * own zstd context, into the slot's own frame buffer. A slot's `state`
+ * (under `mu`) says who may touch its frame: RAW (nobody yet), BUSY (one
+ * thread is compressing it: it claimed it under `mu`), FRAMED (ready to
+ * append). Only this (the appender) thread appends, so the spool still
+ * sees frames in push order; when the slot at the head is BUSY it
+ * compresses a later RAW slot itself, and only when there is none it waits
+ * on `framed`. A slot is never marked done (spooled) while BUSY, so the
+ * producer never refills a slot that a helper still reads. A helper that
+ * fails to frame a slot puts it back to RAW with `no_help` set: the
+ * appender frames it (retrying and logging as for one thread).
  * Waits use CLOCK_MONOTONIC condition variables (real time: retries and
  * drain deadlines); the injected clock only stamps frame creation times.
  */
@@ -45,34 +58,50 @@
 #define AGT_SQ_RETRY_NS 50000000ull
 #define AGT_SQ_LOG_EVERY_NS 1000000000ull
 
+#define AGT_SQ_MAX_COMPRESSORS 16
+
+enum { AGT_SQ_RAW = 0, AGT_SQ_BUSY = 1, AGT_SQ_FRAMED = 2 };
+
 typedef struct agt_slot {
 	uint8_t *payload;        /* raw msgpack payload */
 	size_t len, cap;
 	uint8_t *pos;            /* positions blob (n entries of pos_size) */
 	size_t pos_len, pos_cap;
+	uint8_t *frame;          /* the frame, once FRAMED (the spool stamps it) */
+	size_t flen, fcap;
+	int state;               /* AGT_SQ_*, under mu */
+	bool no_help;            /* a helper failed on it: the appender frames it */
 	uint32_t record_count;   /* for the frame header */
 	uint64_t created_ns;     /* wall time of the push */
 	uint64_t seq;            /* given by the spool (done slots) */
 	bool dropped;            /* done without being spooled */
 } agt_slot;
 
+typedef struct agt_sq_helper {
+	struct agt_spooler *q;
+	ksk_frame_enc *fe;
+	pthread_t thread;
+	bool running;
+} agt_sq_helper;
+
 struct agt_spooler {
 	agt_spooler_opts o;
 	agt_slot *slots;
 	uint32_t n;
 	pthread_mutex_t mu;
-	pthread_cond_t work;     /* producer -> thread: pushed, cancel, stop */
+	pthread_cond_t work;     /* producer -> threads: pushed, cancel, stop */
 	pthread_cond_t done;     /* thread -> producer: spooled moved */
+	pthread_cond_t framed;   /* compressor -> appender: a BUSY slot ended */
 	uint64_t pushed, spooled, reclaimed;
 	bool stop, cancel;
 	pthread_t thread;
 	bool running;
-	/* the thread's own */
+	agt_sq_helper *helpers;  /* compressors - 1 */
+	uint32_t n_helpers;
+	/* the appender thread's own */
 	ksk_frame_enc *fe;
-	uint8_t *frame;          /* the frame being appended (the spool stamps it) */
-	size_t frame_cap;
 	uint64_t last_log_ns;
-	atomic_ullong frames, spool_full, errors, dropped;
+	atomic_ullong frames, spool_full, errors, dropped, helper_frames;
 };
 
 static uint64_t agt_sq_now(void)
@@ -108,15 +137,97 @@ static void agt_sq_log(agt_spooler *q, const char *what, const char *msg)
 	q->o.log(q->o.log_ctx, 2, m);
 }
 
-/* Frames and appends one slot, retrying until it is in the spool or the
- * slot must be dropped. @return : false when dropped. */
+/* Compresses `sl` (BUSY, claimed by the caller) into its frame buffer
+ * with `fe`. @return : false on failure (message in ei). */
+static bool agt_sq_frame(ksk_frame_enc *fe, agt_slot *sl, ksk_errinfo *ei)
+{
+	ksk_frame_meta m;
+	memset(&m, 0, sizeof(m)); /* agent ID and seq: stamped by the spool */
+	m.created_ns = sl->created_ns;
+	m.record_count = sl->record_count;
+	m.compress = true;
+	const uint8_t *f;
+	size_t flen = 0;
+	ksk_err rc = ksk_frame_encode(fe, &m, sl->payload, sl->len, &f, &flen, ei);
+	if (rc == KSK_OK && !agt_sq_grow(&sl->frame, &sl->fcap, flen))
+		rc = ksk_errinfo_set(ei, KSK_ENOMEM, "no memory for a frame");
+	if (rc != KSK_OK)
+		return false;
+	memcpy(sl->frame, f, flen);
+	sl->flen = flen;
+	return true;
+}
+
+/* Under mu: the oldest waiting slot that a compressor may take, or NULL. */
+static agt_slot *agt_sq_claimable(agt_spooler *q)
+{
+	if (q->cancel || q->stop)
+		return NULL;
+	for (uint64_t i = q->spooled; i < q->pushed; i++) {
+		agt_slot *sl = &q->slots[i % q->n];
+		if (sl->state == AGT_SQ_RAW && !sl->no_help)
+			return sl;
+	}
+	return NULL;
+}
+
+/* Called with mu held and `sl` just claimed (BUSY); compresses it with
+ * `fe` outside the lock and publishes the result. Returns with mu held. */
+static void agt_sq_frame_claimed(agt_spooler *q, ksk_frame_enc *fe, agt_slot *sl)
+{
+	pthread_mutex_unlock(&q->mu);
+	ksk_errinfo ei;
+	ei.msg[0] = '\0';
+	bool ok = agt_sq_frame(fe, sl, &ei);
+	pthread_mutex_lock(&q->mu);
+	sl->state = ok ? AGT_SQ_FRAMED : AGT_SQ_RAW;
+	if (!ok)
+		sl->no_help = true; /* the appender retries it and logs */
+	pthread_cond_broadcast(&q->framed);
+}
+
+static void *agt_sq_helper_main(void *arg)
+{
+	agt_sq_helper *h = arg;
+	agt_spooler *q = h->q;
+	(void)pthread_setname_np(pthread_self(), "agt-compress");
+	pthread_mutex_lock(&q->mu);
+	while (!q->stop) {
+		agt_slot *sl = agt_sq_claimable(q);
+		if (!sl) {
+			pthread_cond_wait(&q->work, &q->mu);
+			continue;
+		}
+		sl->state = AGT_SQ_BUSY;
+		agt_sq_frame_claimed(q, h->fe, sl);
+		if (sl->state == AGT_SQ_FRAMED)
+			atomic_fetch_add(&q->helper_frames, 1);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+/* Frames (unless a helper did) and appends one slot, retrying until it is
+ * in the spool or the slot must be dropped. @return : false when dropped. */
 static bool agt_sq_spool_one(agt_spooler *q, agt_slot *sl)
 {
-	bool framed = false;
-	size_t flen = 0;
 	for (;;) {
 		pthread_mutex_lock(&q->mu);
+		/* a helper has it: compress a later slot meanwhile, or wait
+		 * (also when giving up: a BUSY slot must not be marked done) */
+		while (sl->state == AGT_SQ_BUSY) {
+			agt_slot *other = agt_sq_claimable(q);
+			if (other) {
+				other->state = AGT_SQ_BUSY;
+				agt_sq_frame_claimed(q, q->fe, other);
+			} else {
+				pthread_cond_wait(&q->framed, &q->mu);
+			}
+		}
 		bool give_up = q->cancel || q->stop;
+		bool mine = !give_up && sl->state == AGT_SQ_RAW;
+		if (mine)
+			sl->state = AGT_SQ_BUSY;
 		pthread_mutex_unlock(&q->mu);
 		if (give_up) {
 			atomic_fetch_add(&q->dropped, 1);
@@ -124,28 +235,21 @@ static bool agt_sq_spool_one(agt_spooler *q, agt_slot *sl)
 		}
 		ksk_errinfo ei;
 		ei.msg[0] = '\0';
-		if (!framed) {
-			ksk_frame_meta m;
-			memset(&m, 0, sizeof(m)); /* agent ID and seq: stamped by the spool */
-			m.created_ns = sl->created_ns;
-			m.record_count = sl->record_count;
-			m.compress = true;
-			const uint8_t *f;
-			ksk_err rc = ksk_frame_encode(q->fe, &m, sl->payload, sl->len, &f, &flen, &ei);
-			if (rc == KSK_OK && !agt_sq_grow(&q->frame, &q->frame_cap, flen))
-				rc = ksk_errinfo_set(&ei, KSK_ENOMEM, "no memory for a frame");
-			if (rc == KSK_OK) {
-				memcpy(q->frame, f, flen);
-				framed = true;
-			} else {
+		bool framed = !mine;
+		if (mine) {
+			framed = agt_sq_frame(q->fe, sl, &ei);
+			pthread_mutex_lock(&q->mu);
+			sl->state = framed ? AGT_SQ_FRAMED : AGT_SQ_RAW;
+			pthread_mutex_unlock(&q->mu);
+			if (!framed) {
 				atomic_fetch_add(&q->errors, 1);
 				agt_sq_log(q, "frame", ei.msg);
 			}
 		}
 		if (framed) {
 			uint64_t seq = 0;
-			ksk_err rc = agt_spool_append(q->o.spool, q->frame, flen, sl->pos, sl->pos_len, 0,
-			                              &seq, &ei);
+			ksk_err rc = agt_spool_append(q->o.spool, sl->frame, sl->flen, sl->pos,
+			                              sl->pos_len, 0, &seq, &ei);
 			if (rc == KSK_OK) {
 				sl->seq = seq;
 				atomic_fetch_add(&q->frames, 1);
@@ -192,12 +296,16 @@ static void agt_sq_free(agt_spooler *q)
 	for (uint32_t i = 0; q->slots && i < q->n; i++) {
 		free(q->slots[i].payload);
 		free(q->slots[i].pos);
+		free(q->slots[i].frame);
 	}
 	free(q->slots);
-	free(q->frame);
+	for (uint32_t i = 0; q->helpers && i < q->n_helpers; i++)
+		ksk_frame_enc_destroy(q->helpers[i].fe);
+	free(q->helpers);
 	ksk_frame_enc_destroy(q->fe);
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->done);
+	pthread_cond_destroy(&q->framed);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
 }
@@ -221,10 +329,22 @@ ksk_err agt_spooler_start(const agt_spooler_opts *o, agt_spooler **out, ksk_erri
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->work, &ca);
 	pthread_cond_init(&q->done, &ca);
+	pthread_cond_init(&q->framed, &ca);
 	pthread_condattr_destroy(&ca);
+	uint32_t nc = o->compressors ? o->compressors : 1;
+	if (nc > AGT_SQ_MAX_COMPRESSORS)
+		nc = AGT_SQ_MAX_COMPRESSORS;
+	int level = o->zstd_level ? o->zstd_level : 1;
+	q->n_helpers = nc - 1;
 	q->slots = calloc(q->n, sizeof(*q->slots));
-	if (!q->slots ||
-	    ksk_frame_enc_create(NULL, o->zstd_level ? o->zstd_level : 1, &q->fe) != KSK_OK) {
+	q->helpers = q->n_helpers ? calloc(q->n_helpers, sizeof(*q->helpers)) : NULL;
+	bool ok = q->slots && (q->helpers || !q->n_helpers) &&
+	          ksk_frame_enc_create(NULL, level, &q->fe) == KSK_OK;
+	for (uint32_t i = 0; ok && i < q->n_helpers; i++) {
+		q->helpers[i].q = q;
+		ok = ksk_frame_enc_create(NULL, level, &q->helpers[i].fe) == KSK_OK;
+	}
+	if (!ok) {
 		agt_sq_free(q);
 		return ksk_errinfo_set(ei, KSK_ENOMEM, "spooler: no memory");
 	}
@@ -233,6 +353,13 @@ ksk_err agt_spooler_start(const agt_spooler_opts *o, agt_spooler **out, ksk_erri
 		return ksk_errinfo_set(ei, KSK_ESYS, "spooler: cannot start its thread");
 	}
 	q->running = true;
+	for (uint32_t i = 0; i < q->n_helpers; i++) {
+		if (pthread_create(&q->helpers[i].thread, NULL, agt_sq_helper_main, &q->helpers[i]) != 0) {
+			agt_spooler_stop(q);
+			return ksk_errinfo_set(ei, KSK_ESYS, "spooler: cannot start a compressor thread");
+		}
+		q->helpers[i].running = true;
+	}
 	*out = q;
 	return KSK_OK;
 }
@@ -267,10 +394,12 @@ ksk_err agt_spooler_push(agt_spooler *q, agt_batch *b)
 	sl->created_ns = ksk_clock_wall(q->o.clock);
 	sl->seq = 0;
 	sl->dropped = false;
+	sl->no_help = false;
 	(void)agt_batch_take(b, &t); /* empties the batch */
 	pthread_mutex_lock(&q->mu);
+	sl->state = AGT_SQ_RAW;
 	q->pushed++;
-	pthread_cond_signal(&q->work);
+	pthread_cond_broadcast(&q->work);
 	pthread_mutex_unlock(&q->mu);
 	return KSK_OK;
 }
@@ -344,6 +473,9 @@ void agt_spooler_stop(agt_spooler *q)
 		pthread_mutex_unlock(&q->mu);
 		pthread_join(q->thread, NULL);
 	}
+	for (uint32_t i = 0; q->helpers && i < q->n_helpers; i++)
+		if (q->helpers[i].running)
+			pthread_join(q->helpers[i].thread, NULL);
 	agt_sq_free(q);
 }
 
@@ -353,4 +485,5 @@ void agt_spooler_get_stats(agt_spooler *q, agt_spooler_stats *out)
 	out->spool_full = atomic_load(&q->spool_full);
 	out->errors = atomic_load(&q->errors);
 	out->dropped = atomic_load(&q->dropped);
+	out->helper_frames = atomic_load(&q->helper_frames);
 }

@@ -27,8 +27,11 @@
  *    agt_spooler_drain() running out of time or by agt_spooler_stop(); the
  *    lines it held are then read again after a restart or a reload, since
  *    no checkpoint covers them.
- * Memory: `slots` payload copies (each up to the batch's size) plus one
- * frame buffer and one zstd context.
+ * With `compressors` > 1, helper threads compress the slots waiting behind
+ * the one being appended (each with its own zstd context); appends stay
+ * on the spooler thread, in push order.
+ * Memory: `slots` payload copies (each up to the batch's size) and frame
+ * buffers, one zstd context per compressor.
  * Threading: push, room, wait_room, reclaim, drain belong to ONE producer
  * thread (or to whoever runs when it is stopped); the spooler thread is
  * internal. Stats are readable from any thread.
@@ -48,6 +51,8 @@
 typedef struct agt_spooler_opts {
 	agt_spool *spool;        /* borrowed; must outlive the spooler */
 	uint32_t slots;          /* batches queued (default 2, at most 64) */
+	uint32_t compressors;    /* threads compressing frames, the spooler
+	                          * thread included (default 1, at most 16) */
 	int zstd_level;          /* default 1 */
 	size_t pos_size;         /* bytes per position entry (as the batch's) */
 	const ksk_clock *clock;  /* NULL = system (frame creation time) */
@@ -103,6 +108,7 @@ typedef struct agt_spooler_stats {
 	uint64_t spool_full;     /* appends refused with KSK_EBUSY (retried) */
 	uint64_t errors;         /* other failed appends or encodes (retried) */
 	uint64_t dropped;        /* slots dropped by drain timeout or stop */
+	uint64_t helper_frames;  /* frames compressed by helper threads */
 } agt_spooler_stats;
 
 /*! agt_spooler_get_stats() : any thread. */

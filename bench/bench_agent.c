@@ -12,6 +12,10 @@
  *    zstd MB/s). Medians over RUNS runs. The collector's CPU seconds are
  *    printed too: both daemons share this machine's cores, so the wall
  *    time cannot be shorter than their CPU sum over the core count.
+ *    The same, into bench_sink (checks each frame's CRC and acks it,
+ *    stores nothing) instead of a collector: the agent's own pipeline
+ *    with the cores to itself. Then the agent alone (no receiver, until
+ *    read) and a collector alone draining the spool that run filled.
  * 2. Idle: 1,000 tailed files that do not change; the agent's CPU over
  *    10 s, as a percentage of one core.
  *
@@ -123,6 +127,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *agent = argv[1], *collector = argv[2];
+	/* bench_sink is built next to this program */
+	char sink[1100];
+	const char *slash = strrchr(argv[0], '/');
+	snprintf(sink, sizeof(sink), "%.*sbench_sink", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+	if (access(sink, X_OK) != 0) {
+		fprintf(stderr, "bench_agent: %s not found (built with bench_agent)\n", sink);
+		return 2;
+	}
 	/* KSK_BENCH_AGENT_BATCH=SIZE passes --batch-max-bytes (default: the
 	 * agent's own default) */
 	const char *batch = getenv("KSK_BENCH_AGENT_BATCH");
@@ -223,9 +235,45 @@ int main(int argc, char **argv)
 		if (system(rm) != 0)
 			return 1;
 	}
+	/* the agent into bench_sink: a receiver that checks each frame's CRC
+	 * and acks it, storing nothing (the reference's counting sink, with
+	 * acks), so the agent has the cores to itself; timed like the first
+	 * phase, until every line is read and every frame acked */
+	double sk_mbs[9], sk_cpu[9], sk_scpu[9];
+	for (int r = 0; r < runs; r++) {
+		char spool[700], glob[800], ingest[64], mport[32];
+		snprintf(spool, sizeof(spool), "%s/spool-sink-%d", dir, r);
+		snprintf(glob, sizeof(glob), "%s/*.log=bench", logdir);
+		uint16_t p1, p3;
+		kh_free_port(&p1, &m);
+		kh_free_port(&p3, &m);
+		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", p1);
+		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
+		const char *sargv[] = {sink, ingest, NULL};
+		kh_proc *snk = spawn(sargv, "bench_sink");
+		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
+		                       "--otlp-listen", "off", "--zipkin-listen", "off",
+		                       "--metrics-listen", mport, batch ? "--batch-max-bytes" : NULL,
+		                       batch, NULL};
+		uint64_t t0 = now_ns();
+		kh_proc *agt = spawn(aargv, "agent");
+		if (!wait_metric(p3, "kiseki_agent_lines_total", (double)lines, true, t0) ||
+		    !wait_metric(p3, "kiseki_agent_spool_frames_pending", 0, false, t0))
+			return 1;
+		double secs = (double)(now_ns() - t0) / 1e9;
+		sk_mbs[r] = (double)bytes / 1e6 / secs;
+		sk_cpu[r] = kh_pid_cpu_s(kh_proc_pid(agt));
+		sk_scpu[r] = kh_pid_cpu_s(kh_proc_pid(snk));
+		stop(agt);
+		stop(snk);
+		char rm[800];
+		snprintf(rm, sizeof(rm), "rm -rf '%s'", spool);
+		if (system(rm) != 0)
+			return 1;
+	}
 	/* the agent alone: no collector (its --collector port has no
 	 * listener), so the frames stay in the spool; timed until every line
-	 * is read (the spooler then at most its 3 slots behind) */
+	 * is read (the spooler then at most its few slots behind) */
 	double alone[9], alone_cpu[9];
 	double dr_ack[9], dr_all[9], dr_cpu[9], dr_rss[9];
 	for (int r = 0; r < runs; r++) {
@@ -296,6 +344,9 @@ int main(int argc, char **argv)
 	printf("  collector peak RSS          %8.1f MiB  (open segment, those being sealed)\n",
 	       med(crss, runs));
 	printf("  agent peak RSS              %8.1f MiB  (target <= 30)\n", med(rss, runs));
+	printf("  agent into bench_sink, until acked %6.1f MB/s  ratio to zstd -1 %.2f, agent %.2f CPU-s, "
+	       "sink %.2f CPU-s (no collector on the cores)\n",
+	       med(sk_mbs, runs), med(sk_mbs, runs) / zm, med(sk_cpu, runs), med(sk_scpu, runs));
 	printf("  agent alone (no collector)  %8.1f MB/s  ratio to zstd -1 %.2f, %.2f CPU-s (until read)\n",
 	       med(alone, runs), med(alone, runs) / zm, med(alone_cpu, runs));
 	printf("  collector alone, draining that spool: %.2f s until acked, %.2f s with its seals "

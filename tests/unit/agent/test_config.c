@@ -32,6 +32,7 @@ static const char *const example =
 	"spool_max = 2GiB\n"
 	"metrics_listen = 127.0.0.1:9464\n"
 	"batch_max_age = 100ms\n"
+	"compress_threads = 3\n"
 	"host = web-1\n"
 	"\n"
 	"[input checkout]\n"
@@ -71,6 +72,7 @@ static void test_file_and_options(void **state)
 	assert_string_equal(c.spool_dir, "/var/lib/kiseki-agent");
 	assert_int_equal(c.spool_max, 2ull << 30);
 	assert_int_equal(c.batch_max_age_ns, 50000000); /* the option wins */
+	assert_int_equal(c.compress_threads, 3);
 	assert_string_equal(c.host, "web-1");
 	assert_string_equal(c.otlp_listen, "127.0.0.1:4318");
 	assert_int_equal(c.n_inputs, 4);
@@ -103,6 +105,17 @@ static void test_file_and_options(void **state)
 	assert_int_equal(c.n_collectors, 2);
 	assert_string_equal(c.collectors[1], "ipc:///tmp/b");
 	agt_config_free(&c);
+	/* defaults, and the option form */
+	const char *args3[] = {"--spool-dir", "/s", "--collector", "tcp://x:1", NULL};
+	assert_int_equal(load(&c, &ei, args3), KSK_OK);
+	assert_int_equal(c.compress_threads, 2);
+	assert_int_equal(c.batch_max_bytes, 1u << 20);
+	agt_config_free(&c);
+	const char *args4[] = {"--spool-dir", "/s", "--collector", "tcp://x:1",
+	                       "--compress-threads", "1", NULL};
+	assert_int_equal(load(&c, &ei, args4), KSK_OK);
+	assert_int_equal(c.compress_threads, 1);
+	agt_config_free(&c);
 	unlink(path);
 }
 
@@ -123,6 +136,9 @@ static void test_errors_name_line_or_option(void **state)
 		{"[input a]\nregex = \"unterminated\n", "bad quoting"},
 		{"[agent]\nno equals sign\n", "t.ini:2: expected key = value"},
 		{"[spans s]\nparser = json\n", "unknown key 'parser'"},
+		{"[agent]\ncompress_threads = 0\n", "t.ini:2: bad value '0'"},
+		{"[agent]\ncompress_threads = 17\n", "bad value '17'"},
+		{"[agent]\ncompress_threads = 2x\n", "bad value '2x'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(agt_config_init(&c), KSK_OK);

@@ -11,6 +11,10 @@
  *  - drain out of time drops the waiting slots (no positions handed back),
  *    and the spooler works normally afterwards
  *  - stop with slots still waiting: no leak, no hang
+ * Each test runs with one compressor (the spooler thread alone) and with
+ * four (helper threads frame later slots while one is appended; the frames
+ * must still reach the spool in push order, and a slot a helper holds is
+ * never handed back or dropped under it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,12 +90,19 @@ static agt_batch *new_batch(void)
 	return b;
 }
 
-static agt_spooler *start(agt_spool *sp, uint32_t slots)
+/* the compressor count of a test run (its prestate) */
+static uint32_t comp(void **state)
+{
+	return *(const uint32_t *)*state;
+}
+
+static agt_spooler *start(agt_spool *sp, uint32_t slots, uint32_t compressors)
 {
 	agt_spooler_opts o;
 	memset(&o, 0, sizeof(o));
 	o.spool = sp;
 	o.slots = slots;
+	o.compressors = compressors;
 	o.pos_size = sizeof(pos);
 	agt_spooler *q;
 	ksk_errinfo ei;
@@ -180,18 +191,17 @@ static void check_frame(agt_spool *sp, uint64_t seq, uint32_t i, uint32_t n)
 
 static void test_order_positions_frames(void **state)
 {
-	(void)state;
 	char dir[64];
 	tmpdir(dir, sizeof(dir));
 	agt_spool *sp = open_spool(dir, 0);
-	agt_spooler *q = start(sp, 2);
+	agt_spooler *q = start(sp, comp(state) + 2, comp(state));
 	agt_batch *b = new_batch();
 	got g;
 	memset(&g, 0, sizeof(g));
 	g.sp = sp;
 	/* an empty batch is not a frame */
 	assert_int_equal(agt_spooler_push(q, b), KSK_ESTATE);
-	enum { K = 12 };
+	enum { K = 40 };
 	for (uint32_t i = 1; i <= K; i++) {
 		fill(b, i, 50 + i);
 		ksk_err rc;
@@ -240,12 +250,11 @@ static void ack_all(agt_spool *sp)
 
 static void test_spool_full_backpressure(void **state)
 {
-	(void)state;
 	char dir[64];
 	tmpdir(dir, sizeof(dir));
 	/* room for about two of these frames */
 	agt_spool *sp = open_spool(dir, 6000);
-	agt_spooler *q = start(sp, 2);
+	agt_spooler *q = start(sp, 2, comp(state));
 	agt_batch *b = new_batch();
 	got g;
 	memset(&g, 0, sizeof(g));
@@ -275,6 +284,12 @@ static void test_spool_full_backpressure(void **state)
 	agt_spooler_stats st;
 	agt_spooler_get_stats(q, &st);
 	assert_true(st.spool_full >= 2);
+	/* the slot behind the stuck one was framed meanwhile: by a helper
+	 * when there are helpers, never otherwise */
+	if (comp(state) > 1)
+		assert_true(st.helper_frames >= 1);
+	else
+		assert_int_equal(st.helper_frames, 0);
 	/* acks + checkpoint free the spool: the rest goes through, in order */
 	for (int t = 0; t < 500 && g.n < pushed; t++) {
 		ack_all(sp);
@@ -302,11 +317,10 @@ static void test_spool_full_backpressure(void **state)
 
 static void test_drain_timeout_drops(void **state)
 {
-	(void)state;
 	char dir[64];
 	tmpdir(dir, sizeof(dir));
 	agt_spool *sp = open_spool(dir, 6000);
-	agt_spooler *q = start(sp, 3);
+	agt_spooler *q = start(sp, 3, comp(state));
 	agt_batch *b = new_batch();
 	got g;
 	memset(&g, 0, sizeof(g));
@@ -353,11 +367,10 @@ static void test_drain_timeout_drops(void **state)
 
 static void test_stop_with_waiting(void **state)
 {
-	(void)state;
 	char dir[64];
 	tmpdir(dir, sizeof(dir));
 	agt_spool *sp = open_spool(dir, 3000);
-	agt_spooler *q = start(sp, 4);
+	agt_spooler *q = start(sp, 4, comp(state));
 	agt_batch *b = new_batch();
 	for (uint32_t i = 1; i <= 4; i++) {
 		fill(b, i, 100);
@@ -372,11 +385,16 @@ static void test_stop_with_waiting(void **state)
 
 int main(void)
 {
+	static const uint32_t one = 1, four = 4;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_order_positions_frames),
-		cmocka_unit_test(test_spool_full_backpressure),
-		cmocka_unit_test(test_drain_timeout_drops),
-		cmocka_unit_test(test_stop_with_waiting),
+		{"test_order_positions_frames/1 compressor", test_order_positions_frames, NULL, NULL, (void *)&one},
+		{"test_order_positions_frames/4 compressors", test_order_positions_frames, NULL, NULL, (void *)&four},
+		{"test_spool_full_backpressure/1 compressor", test_spool_full_backpressure, NULL, NULL, (void *)&one},
+		{"test_spool_full_backpressure/4 compressors", test_spool_full_backpressure, NULL, NULL, (void *)&four},
+		{"test_drain_timeout_drops/1 compressor", test_drain_timeout_drops, NULL, NULL, (void *)&one},
+		{"test_drain_timeout_drops/4 compressors", test_drain_timeout_drops, NULL, NULL, (void *)&four},
+		{"test_stop_with_waiting/1 compressor", test_stop_with_waiting, NULL, NULL, (void *)&one},
+		{"test_stop_with_waiting/4 compressors", test_stop_with_waiting, NULL, NULL, (void *)&four},
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
