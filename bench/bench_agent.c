@@ -21,11 +21,14 @@
  *
  * usage: bench_agent AGENT_BIN COLLECTOR_BIN [MiB] [runs]
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,25 +61,37 @@ static double med(double *v, int n)
 	return v[n / 2];
 }
 
-/* a metric's value from the agent's /metrics ("name " at line start) */
+/* a metric's value from /metrics on 127.0.0.1:port ("name " at a line
+ * start); -1 when it cannot be read. A plain socket, no child process:
+ * the polls must not take CPU from the daemons being timed. */
 static double metric(uint16_t port, const char *name)
 {
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "exec 3<>/dev/tcp/127.0.0.1/%u; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3",
-	         port);
-	char full[512];
-	snprintf(full, sizeof(full), "bash -c \"%s\" 2>/dev/null", cmd);
-	FILE *p = popen(full, "r");
-	if (!p)
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
 		return -1;
-	char line[1024];
-	double v = -1;
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return -1;
+	}
+	static char body[1 << 20];
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(body) - 1 && (n = read(fd, body + len, sizeof(body) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	body[len] = '\0';
 	size_t nl = strlen(name);
-	while (fgets(line, sizeof(line), p))
-		if (strncmp(line, name, nl) == 0 && line[nl] == ' ')
-			v = atof(line + nl + 1);
-	pclose(p);
-	return v;
+	for (const char *l = body; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, name, nl) == 0 && l[nl] == ' ')
+			return atof(l + nl + 1);
+	return -1;
 }
 
 /* Polls metric `name` on `port` every 20 ms until it is >= `want`
@@ -118,6 +133,64 @@ static void stop(kh_proc *p)
 	kh_msg m;
 	kh_proc_stop(p, 60000, &ex, &m);
 	kh_proc_destroy(p);
+}
+
+static uint16_t free_port(void)
+{
+	uint16_t p = 0;
+	kh_msg m;
+	if (kh_free_port(&p, &m) != 0) {
+		fprintf(stderr, "bench_agent: %s\n", m.text);
+		exit(1);
+	}
+	return p;
+}
+
+/* Starts a collector on free ports with its data in `data`; its intake URL
+ * goes to ingest[64]. @fsync : "--fsync" value or NULL (its default).
+ * @metrics_port : where to serve /metrics, 0 = none. */
+static kh_proc *start_collector(const char *bin, const char *data, const char *fsync,
+                                uint16_t metrics_port, char *ingest)
+{
+	char query[64], mport[32];
+	snprintf(ingest, 64, "tcp://127.0.0.1:%u", free_port());
+	snprintf(query, sizeof(query), "tcp://127.0.0.1:%u", free_port());
+	snprintf(mport, sizeof(mport), "127.0.0.1:%u", metrics_port);
+	const char *argv[16] = {bin, "--data-dir", data, "--listen", ingest, "--query-listen", query};
+	int n = 7;
+	if (fsync) {
+		argv[n++] = "--fsync";
+		argv[n++] = fsync;
+	}
+	if (metrics_port) {
+		argv[n++] = "--metrics-listen";
+		argv[n++] = mport;
+	}
+	return spawn(argv, "collector");
+}
+
+/* Starts the agent tailing `glob` (from the head: `--tail`) into `url`,
+ * its /metrics on `metrics_port`, with optional --batch-max-bytes and
+ * --spool-max values (NULL = the agent's defaults). */
+static kh_proc *start_agent(const char *bin, const char *spool, const char *url,
+                            const char *glob, uint16_t metrics_port, const char *batch,
+                            const char *spool_max)
+{
+	char mport[32];
+	snprintf(mport, sizeof(mport), "127.0.0.1:%u", metrics_port);
+	const char *argv[24] = {bin, "--spool-dir", spool, "--collector", url, "--tail", glob,
+	                        "--otlp-listen", "off", "--zipkin-listen", "off",
+	                        "--metrics-listen", mport};
+	int n = 13;
+	if (batch) {
+		argv[n++] = "--batch-max-bytes";
+		argv[n++] = batch;
+	}
+	if (spool_max) {
+		argv[n++] = "--spool-max";
+		argv[n++] = spool_max;
+	}
+	return spawn(argv, "agent");
 }
 
 int main(int argc, char **argv)
@@ -187,40 +260,20 @@ int main(int argc, char **argv)
 	}
 
 	double mbs[9], cpu[9], rss[9], mbcpu[9], ccpu[9], crss[9];
+	char glob[800];
+	snprintf(glob, sizeof(glob), "%s/*.log=bench", logdir);
 	for (int r = 0; r < runs; r++) {
-		char data[700], spool[700], glob[800], ingest[64], query[64];
+		char data[700], spool[700], ingest[64];
 		snprintf(data, sizeof(data), "%s/data-%d", dir, r);
 		snprintf(spool, sizeof(spool), "%s/spool-%d", dir, r);
-		snprintf(glob, sizeof(glob), "%s/*.log=bench", logdir);
-		uint16_t p1, p2, p3;
-		kh_free_port(&p1, &m);
-		kh_free_port(&p2, &m);
-		kh_free_port(&p3, &m);
-		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", p1);
-		snprintf(query, sizeof(query), "tcp://127.0.0.1:%u", p2);
-		char mport[32];
-		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
-		const char *cargv[] = {collector, "--data-dir", data, "--listen", ingest, "--query-listen",
-		                       query, "--fsync", "interval", NULL};
-		kh_proc *col = spawn(cargv, "collector");
-		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
-		                       "--otlp-listen", "off", "--zipkin-listen", "off",
-		                       "--metrics-listen", mport, batch ? "--batch-max-bytes" : NULL,
-		                       batch, NULL};
+		uint16_t p3 = free_port();
+		kh_proc *col = start_collector(collector, data, "interval", 0, ingest);
 		uint64_t t0 = now_ns();
-		kh_proc *agt = spawn(aargv, "agent");
+		kh_proc *agt = start_agent(agent, spool, ingest, glob, p3, batch, NULL);
 		pid_t pid = kh_proc_pid(agt);
-		for (;;) {
-			sleep_ms(100);
-			double got = metric(p3, "kiseki_agent_lines_total");
-			double pend = metric(p3, "kiseki_agent_spool_frames_pending");
-			if (got >= (double)lines && pend == 0)
-				break;
-			if ((now_ns() - t0) / 1000000000ull > 1800) {
-				fprintf(stderr, "bench_agent: timed out at %.0f lines\n", got);
-				return 1;
-			}
-		}
+		if (!wait_metric(p3, "kiseki_agent_lines_total", (double)lines, true, t0) ||
+		    !wait_metric(p3, "kiseki_agent_spool_frames_pending", 0, false, t0))
+			return 1;
 		double secs = (double)(now_ns() - t0) / 1e9;
 		cpu[r] = kh_pid_cpu_s(pid);
 		ccpu[r] = kh_pid_cpu_s(kh_proc_pid(col));
@@ -241,22 +294,14 @@ int main(int argc, char **argv)
 	 * phase, until every line is read and every frame acked */
 	double sk_mbs[9], sk_cpu[9], sk_scpu[9];
 	for (int r = 0; r < runs; r++) {
-		char spool[700], glob[800], ingest[64], mport[32];
+		char spool[700], ingest[64];
 		snprintf(spool, sizeof(spool), "%s/spool-sink-%d", dir, r);
-		snprintf(glob, sizeof(glob), "%s/*.log=bench", logdir);
-		uint16_t p1, p3;
-		kh_free_port(&p1, &m);
-		kh_free_port(&p3, &m);
-		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", p1);
-		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
+		uint16_t p3 = free_port();
+		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", free_port());
 		const char *sargv[] = {sink, ingest, NULL};
 		kh_proc *snk = spawn(sargv, "bench_sink");
-		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
-		                       "--otlp-listen", "off", "--zipkin-listen", "off",
-		                       "--metrics-listen", mport, batch ? "--batch-max-bytes" : NULL,
-		                       batch, NULL};
 		uint64_t t0 = now_ns();
-		kh_proc *agt = spawn(aargv, "agent");
+		kh_proc *agt = start_agent(agent, spool, ingest, glob, p3, batch, NULL);
 		if (!wait_metric(p3, "kiseki_agent_lines_total", (double)lines, true, t0) ||
 		    !wait_metric(p3, "kiseki_agent_spool_frames_pending", 0, false, t0))
 			return 1;
@@ -277,20 +322,12 @@ int main(int argc, char **argv)
 	double alone[9], alone_cpu[9];
 	double dr_ack[9], dr_all[9], dr_cpu[9], dr_rss[9];
 	for (int r = 0; r < runs; r++) {
-		char spool[700], glob[800], dead[64], mport[32];
+		char spool[700], dead[64];
 		snprintf(spool, sizeof(spool), "%s/spool-alone-%d", dir, r);
-		snprintf(glob, sizeof(glob), "%s/*.log=bench", logdir);
-		uint16_t p1, p3;
-		kh_free_port(&p1, &m);
-		kh_free_port(&p3, &m);
-		snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%u", p1);
-		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
-		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", dead, "--tail", glob,
-		                       "--otlp-listen", "off", "--zipkin-listen", "off",
-		                       "--metrics-listen", mport, "--spool-max", "4GiB",
-		                       batch ? "--batch-max-bytes" : NULL, batch, NULL};
+		uint16_t p3 = free_port();
+		snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%u", free_port());
 		uint64_t t0 = now_ns();
-		kh_proc *agt = spawn(aargv, "agent");
+		kh_proc *agt = start_agent(agent, spool, dead, glob, p3, batch, "4GiB");
 		if (!wait_metric(p3, "kiseki_agent_lines_total", (double)lines, true, t0))
 			return 1;
 		double secs = (double)(now_ns() - t0) / 1e9;
@@ -301,23 +338,12 @@ int main(int argc, char **argv)
 		/* the collector alone: it drains that spool (the agent restarts
 		 * on it, its files already read), timed until the last ack and
 		 * until no full segment waits to be sealed */
-		char data[700], ingest[64], query[64], cport[32];
+		char data[700], ingest[64];
 		snprintf(data, sizeof(data), "%s/data-drain-%d", dir, r);
-		uint16_t c1, c2, c3;
-		kh_free_port(&c1, &m);
-		kh_free_port(&c2, &m);
-		kh_free_port(&c3, &m);
-		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", c1);
-		snprintf(query, sizeof(query), "tcp://127.0.0.1:%u", c2);
-		snprintf(cport, sizeof(cport), "127.0.0.1:%u", c3);
-		const char *cargv[] = {collector, "--data-dir", data, "--listen", ingest, "--query-listen",
-		                       query, "--fsync", "interval", "--metrics-listen", cport, NULL};
-		kh_proc *col = spawn(cargv, "collector");
-		const char *dargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
-		                       "--otlp-listen", "off", "--zipkin-listen", "off",
-		                       "--metrics-listen", mport, NULL};
+		uint16_t c3 = free_port();
+		kh_proc *col = start_collector(collector, data, "interval", c3, ingest);
 		t0 = now_ns();
-		agt = spawn(dargv, "agent");
+		agt = start_agent(agent, spool, ingest, glob, p3, NULL, NULL);
 		if (!wait_metric(p3, "kiseki_agent_spool_frames_pending", 0, false, t0))
 			return 1;
 		dr_ack[r] = (double)(now_ns() - t0) / 1e9;
@@ -367,24 +393,13 @@ int main(int argc, char **argv)
 		fclose(x);
 	}
 	{
-		char data[700], spool[700], glob[800], ingest[64], query[64], mport[32];
+		char data[700], spool[700], iglob[800], ingest[64];
 		snprintf(data, sizeof(data), "%s/data-idle", dir);
 		snprintf(spool, sizeof(spool), "%s/spool-idle", dir);
-		snprintf(glob, sizeof(glob), "%s/*.log=idle", idir);
-		uint16_t p1, p2, p3;
-		kh_free_port(&p1, &m);
-		kh_free_port(&p2, &m);
-		kh_free_port(&p3, &m);
-		snprintf(ingest, sizeof(ingest), "tcp://127.0.0.1:%u", p1);
-		snprintf(query, sizeof(query), "tcp://127.0.0.1:%u", p2);
-		snprintf(mport, sizeof(mport), "127.0.0.1:%u", p3);
-		const char *cargv[] = {collector, "--data-dir", data, "--listen", ingest, "--query-listen",
-		                       query, NULL};
-		kh_proc *col = spawn(cargv, "collector");
-		const char *aargv[] = {agent, "--spool-dir", spool, "--collector", ingest, "--tail", glob,
-		                       "--otlp-listen", "off", "--zipkin-listen", "off",
-		                       "--metrics-listen", mport, NULL};
-		kh_proc *agt = spawn(aargv, "agent");
+		snprintf(iglob, sizeof(iglob), "%s/*.log=idle", idir);
+		uint16_t p3 = free_port();
+		kh_proc *col = start_collector(collector, data, NULL, 0, ingest);
+		kh_proc *agt = start_agent(agent, spool, ingest, iglob, p3, NULL, NULL);
 		for (int w = 0; w < 300 && metric(p3, "kiseki_agent_lines_total") < 1000; w++)
 			sleep_ms(100);
 		sleep_ms(2000); /* settle: last batch acked, checkpoint saved */
