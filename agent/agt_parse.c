@@ -209,6 +209,19 @@ static int agt_id_key(const uint8_t *p, size_t i)
 	return kind;
 }
 
+/* i + n when p[i, i + n) has no upper-case hex digit (so it is the
+ * lowercase hex of the ID decoded from it), else 0. For the encoder's
+ * hint (ksk_log.trace_hex_end): the wire leaves such digits out. */
+static uint32_t agt_lower_end(const uint8_t *p, size_t i, size_t n)
+{
+	if (i + n > UINT32_MAX)
+		return 0;
+	for (size_t k = i; k < i + n; k++)
+		if (p[k] >= 'A' && p[k] <= 'F')
+			return 0;
+	return (uint32_t)(i + n);
+}
+
 /* The candidate separator at k: measures the hex run after it and takes
  * the ID it holds. *resume is set past what was examined (a traceparent,
  * a run of 16 or 32). @return : true when both IDs are known. */
@@ -254,10 +267,12 @@ static bool agt_id_at(const uint8_t *p, size_t len, size_t k, agt_ids *o, size_t
 			o->has_trace = true;
 			o->flags = f;
 			o->has_flags = true;
+			o->trace_end = agt_lower_end(p, i, 32);
 		}
 		if (!o->has_span) {
 			memcpy(o->span_id, sp, 8);
 			o->has_span = true;
+			o->span_end = agt_lower_end(p, i + 33, 16);
 		}
 		*resume = e;
 		return o->has_trace && o->has_span;
@@ -265,12 +280,17 @@ static bool agt_id_at(const uint8_t *p, size_t len, size_t k, agt_ids *o, size_t
 	int kind = agt_id_key(p, i);
 	if (kind == 1 && !o->has_trace) {
 		if (agt_hexdec((const char *)p + i, n, o->trace_id, 16) &&
-		    !ksk_id_is_zero(o->trace_id, 16))
+		    !ksk_id_is_zero(o->trace_id, 16)) {
 			o->has_trace = true;
+			if (n == 32)
+				o->trace_end = agt_lower_end(p, i, 32);
+		}
 	} else if (kind == 2 && n == 16 && !o->has_span) {
 		if (agt_hexdec((const char *)p + i, n, o->span_id, 8) &&
-		    !ksk_id_is_zero(o->span_id, 8))
+		    !ksk_id_is_zero(o->span_id, 8)) {
 			o->has_span = true;
+			o->span_end = agt_lower_end(p, i, 16);
+		}
 	}
 	return o->has_trace && o->has_span;
 }
@@ -603,6 +623,8 @@ typedef struct agt_pc {
 	ksk_attr *attrs;    /* capacity cap */
 	uint32_t cap;
 	bool have_ids;      /* IDs came from the record's own fields */
+	size_t body_off;    /* the body is line[body_off, + body_len) ... */
+	size_t body_len;    /* ... when body_len > 0 */
 } agt_pc;
 
 static bool agt_attr_room(agt_pc *c)
@@ -670,6 +692,11 @@ static bool agt_sub(agt_pc *c, const char *s, size_t n, ksk_str *out)
 
 static ksk_err agt_set_body(agt_pc *c, const char *s, size_t n)
 {
+	c->body_len = 0;
+	if (s >= c->line && n <= c->len && (size_t)(s - c->line) <= c->len - n) {
+		c->body_off = (size_t)(s - c->line);
+		c->body_len = n;
+	}
 	c->out->body.type = KSK_VAL_STR;
 	if (!agt_sub(c, s, n, &c->out->body.u.s))
 		return agt__arena_err(c->a);
@@ -765,6 +792,19 @@ static bool agt_id_value(agt_pc *c, int kind, const char *v, size_t n)
 	return false;
 }
 
+/* The encoder's hint for ID digits ending at line offset `end` (0 =
+ * none): the same end as an offset in the body, when the body is the
+ * line slice set by agt_set_body() and holds all n digits; else 0. The
+ * body and the line have the same bytes there (a borrowed or copied
+ * slice); the encoder checks the digits again anyway. */
+static uint32_t agt_body_hint(const agt_pc *c, uint32_t end, uint32_t n)
+{
+	if (!end || !c->body_len || c->out->body.type != KSK_VAL_STR || end < n ||
+	    end - n < c->body_off || end > c->body_off + c->body_len)
+		return 0;
+	return (uint32_t)(end - c->body_off);
+}
+
 static void agt_finish_ids(agt_pc *c)
 {
 	ksk_log *o = c->out;
@@ -777,10 +817,12 @@ static void agt_finish_ids(agt_pc *c)
 		o->has_trace = true;
 		if (ids.has_flags)
 			o->flags = ids.flags;
+		o->trace_hex_end = agt_body_hint(c, ids.trace_end, 32);
 	}
 	if (!o->has_span && ids.has_span) {
 		memcpy(o->span_id, ids.span_id, 8);
 		o->has_span = true;
+		o->span_hex_end = agt_body_hint(c, ids.span_end, 16);
 	}
 }
 

@@ -47,6 +47,9 @@ typedef struct agt_ids {
 	bool has_span;                      /* a non-zero span ID was found */
 	bool has_flags;                     /* flags came from a traceparent */
 	uint8_t flags;                      /* W3C trace flags (traceparent) */
+	/* where the IDs' hex digits end in `s` when they are exactly the
+	 * lowercase hex of the ID (32 / 16 digits); 0 = not so */
+	uint32_t trace_end, span_end;
 } agt_ids;
 
 /*! agt_scan_ids() : searches `s` (any bytes) for a trace ID and a span ID.

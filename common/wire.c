@@ -143,7 +143,9 @@ enum { /* log */
 	GK_SCOPE_NAME = 12,
 	GK_SCOPE_VERSION = 13,
 	GK_DROPPED_ATTRS = 14,
-	GK_MAX = 14,
+	GK_TRACE_AT = 15,
+	GK_SPAN_AT = 16,
+	GK_MAX = 16,
 };
 
 #define BIT(k) (1ull << (k))
@@ -170,7 +172,8 @@ static const char *const ksk_log_keys[GK_MAX + 1] = {
 	"type",          "time_ns",    "observed_ns",   "severity",
 	"severity_text", "body",       "attrs",         "trace_id",
 	"span_id",       "flags",      "resource",      "event_name",
-	"scope_name",    "scope_version", "dropped_attrs"};
+	"scope_name",    "scope_version", "dropped_attrs", "trace_id_at",
+	"span_id_at"};
 
 #define SPAN_REQUIRED                                                          \
 	(BIT(SK_TRACE_ID) | BIT(SK_SPAN_ID) | BIT(SK_NAME) | BIT(SK_START) |   \
@@ -209,6 +212,7 @@ struct ksk_wire_enc {
 	msgpack_packer pk;      /* writes into buf through ksk_we_write */
 	uint32_t count;         /* records in buf */
 	uint32_t n_resources;   /* resource records in buf */
+	ksk_buf cut;            /* a log body without its ID digits (scratch) */
 };
 
 static int ksk_we_write(void *data, const char *p, size_t n)
@@ -240,6 +244,7 @@ ksk_err ksk_wire_enc_create(const ksk_alloc *alloc, const ksk_wire_limits *limit
 		ksk_wire_limits_default(&e->lim);
 	e->vdepth = ksk_wire_value_depth(&e->lim);
 	ksk_buf_init(&e->buf, alloc, max_bytes);
+	ksk_buf_init(&e->cut, alloc, 0);
 	msgpack_packer_init(&e->pk, &e->buf, ksk_we_write);
 	*out = e;
 	return KSK_OK;
@@ -250,6 +255,7 @@ void ksk_wire_enc_destroy(ksk_wire_enc *e)
 	if (!e)
 		return;
 	ksk_buf_fini(&e->buf);
+	ksk_buf_fini(&e->cut);
 	ksk_free(e->alloc, e);
 }
 
@@ -652,6 +658,84 @@ ksk_err ksk_wire_enc_span(ksk_wire_enc *e, const ksk_span *s)
 	return ksk_we_finish(e, mark);
 }
 
+/* The ID digits a log's string body sends without (keys 15 and 16): the
+ * lowercase hex of trace_id / span_id where the log's hints say they are,
+ * each checked here. In body order; a span range overlapping the trace
+ * range is not cut. */
+typedef struct ksk_we_cut {
+	uint32_t n;      /* 0, 1 or 2 */
+	uint32_t at[2];  /* offset in the body (= in the restored body) */
+	uint32_t len[2]; /* 32 (trace) or 16 (span) */
+	uint8_t key[2];  /* GK_TRACE_AT or GK_SPAN_AT */
+} ksk_we_cut;
+
+/* the 2n lowercase hex digits of id[0, n), no NUL (n <= 16) */
+static void ksk_w_hex(const uint8_t *id, uint32_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (uint32_t i = 0; i < n; i++) {
+		out[2 * i] = hx[id[i] >> 4];
+		out[2 * i + 1] = hx[id[i] & 15];
+	}
+}
+
+/* true when b[end - 2n, end) is the lowercase hex of id[0, n) */
+static bool ksk_we_hex_at(ksk_str b, uint32_t end, const uint8_t *id, uint32_t n)
+{
+	char hex[2 * KSK_TRACE_ID_LEN];
+	if (end < 2 * n || end > b.len)
+		return false;
+	ksk_w_hex(id, n, hex);
+	return memcmp(b.ptr + end - 2 * n, hex, 2 * n) == 0;
+}
+
+static void ksk_we_cuts(const ksk_log *l, bool trace, bool span, ksk_we_cut *c)
+{
+	c->n = 0;
+	if (l->body.type != KSK_VAL_STR)
+		return;
+	bool t = trace && l->trace_hex_end &&
+	         ksk_we_hex_at(l->body.u.s, l->trace_hex_end, l->trace_id, KSK_TRACE_ID_LEN);
+	bool sp = span && l->span_hex_end &&
+	          ksk_we_hex_at(l->body.u.s, l->span_hex_end, l->span_id, KSK_SPAN_ID_LEN);
+	uint32_t ta = t ? l->trace_hex_end - 32 : 0, sa = sp ? l->span_hex_end - 16 : 0;
+	if (t && sp && sa < ta + 32 && ta < sa + 16)
+		sp = false;
+	if (t) {
+		c->at[c->n] = ta;
+		c->len[c->n] = 32;
+		c->key[c->n++] = GK_TRACE_AT;
+	}
+	if (sp) {
+		c->at[c->n] = sa;
+		c->len[c->n] = 16;
+		c->key[c->n++] = GK_SPAN_AT;
+	}
+	if (c->n == 2 && c->at[1] < c->at[0]) {
+		uint32_t x = c->at[0], y = c->len[0];
+		uint8_t k = c->key[0];
+		c->at[0] = c->at[1], c->len[0] = c->len[1], c->key[0] = c->key[1];
+		c->at[1] = x, c->len[1] = y, c->key[1] = k;
+	}
+}
+
+/* The body without the cut digits, in e->cut. @return : false (no memory). */
+static bool ksk_we_cut_body(ksk_wire_enc *e, ksk_str b, const ksk_we_cut *c, ksk_str *out)
+{
+	ksk_buf_clear(&e->cut);
+	uint32_t from = 0;
+	for (uint32_t i = 0; i < c->n; i++) {
+		if (ksk_buf_append(&e->cut, b.ptr + from, c->at[i] - from) != KSK_OK)
+			return false;
+		from = c->at[i] + c->len[i];
+	}
+	if (ksk_buf_append(&e->cut, b.ptr + from, b.len - from) != KSK_OK)
+		return false;
+	out->ptr = e->cut.len ? (const char *)e->cut.data : "";
+	out->len = (uint32_t)e->cut.len;
+	return true;
+}
+
 static bool ksk_we_log_ok(const ksk_wire_enc *e, const ksk_log *l)
 {
 	if ((l->time_ns == 0 && l->observed_ns == 0) || l->severity > 24 ||
@@ -800,10 +884,11 @@ static uint8_t *ksk_wx_value(uint8_t *p, const ksk_value *v)
 
 /* Writes a validated log directly. @return : false (nothing written) when
  * a value needs the packer; else true, with e->buf.err set on failure. */
-static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span)
+static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span,
+                       const ksk_we_cut *cut)
 {
 	size_t n = 0, vl;
-	uint32_t pairs = ksk_we_log_pairs(l);
+	uint32_t pairs = ksk_we_log_pairs(l) + cut->n;
 	n += ksk_wx_map_len(pairs) + 2; /* map, type */
 	if (l->time_ns)
 		n += 1 + ksk_wx_uint_len(l->time_ns);
@@ -841,6 +926,8 @@ static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span)
 		n += 1 + ksk_wx_str_len(l->scope_version.len);
 	if (l->dropped_attrs)
 		n += 1 + ksk_wx_uint_len(l->dropped_attrs);
+	for (uint32_t i = 0; i < cut->n; i++)
+		n += 1 + ksk_wx_uint_len(cut->at[i]);
 	if (ksk_buf_reserve(&e->buf, n) != KSK_OK)
 		return true; /* sticky error: the caller rolls back */
 	uint8_t *p = e->buf.data + e->buf.len, *p0 = p;
@@ -905,6 +992,13 @@ static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span)
 		*p++ = GK_DROPPED_ATTRS;
 		p = ksk_wx_uint(p, l->dropped_attrs);
 	}
+	/* keys 15 then 16, whatever their order in the body */
+	for (uint32_t k = GK_TRACE_AT; k <= GK_SPAN_AT; k++)
+		for (uint32_t i = 0; i < cut->n; i++)
+			if (cut->key[i] == k) {
+				*p++ = (uint8_t)k;
+				p = ksk_wx_uint(p, cut->at[i]);
+			}
 	e->buf.len += (size_t)(p - p0);
 	return true;
 }
@@ -920,9 +1014,20 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 	size_t mark = e->buf.len;
 	bool trace = !ksk_we_id_zero(l->trace_id, KSK_TRACE_ID_LEN);
 	bool span = !ksk_we_id_zero(l->span_id, KSK_SPAN_ID_LEN);
-	if (!e->lim.enc_packer_only && ksk_wx_log(e, l, trace, span))
+	ksk_we_cut cut;
+	ksk_we_cuts(l, trace, span, &cut);
+	ksk_log lc;
+	if (cut.n && ksk_we_log_pairs(l) + cut.n <= e->lim.max_container) {
+		lc = *l;
+		if (!ksk_we_cut_body(e, l->body.u.s, &cut, &lc.body.u.s))
+			return KSK_ENOMEM;
+		l = &lc;
+	} else {
+		cut.n = 0;
+	}
+	if (!e->lim.enc_packer_only && ksk_wx_log(e, l, trace, span, &cut))
 		return ksk_we_finish(e, mark);
-	msgpack_pack_map(pk, ksk_we_log_pairs(l));
+	msgpack_pack_map(pk, ksk_we_log_pairs(l) + cut.n);
 	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_LOG);
 	if (l->time_ns)
 		ksk_we_ku64(pk, GK_TIME, l->time_ns);
@@ -955,6 +1060,10 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		ksk_we_kstr(pk, GK_SCOPE_VERSION, l->scope_version);
 	if (l->dropped_attrs)
 		ksk_we_ku64(pk, GK_DROPPED_ATTRS, l->dropped_attrs);
+	for (uint32_t k = GK_TRACE_AT; k <= GK_SPAN_AT; k++)
+		for (uint32_t i = 0; i < cut.n; i++)
+			if (cut.key[i] == k)
+				ksk_we_ku64(pk, k, cut.at[i]);
 	return ksk_we_finish(e, mark);
 }
 
@@ -1583,12 +1692,121 @@ static ksk_err ksk_wd_span(ksk_wd *c, const msgpack_object_map *m,
 	return ksk_wd_resource_ref(c, s->resource);
 }
 
+/* ---- ID digits left out of a log body (keys 15 and 16) ------------------
+ *
+ * Both decode paths share these. The offsets are positions in the restored
+ * body; the ranges [at, at + len) must not overlap and must fit: the first
+ * at <= wire length, the second at - first len <= wire length. */
+
+typedef struct ksk_wd_cut {
+	uint32_t n;      /* 0, 1 or 2; sorted by at by ksk_wd_cut_fit() */
+	uint32_t at[2];
+	uint32_t len[2]; /* 32 or 16 */
+	unsigned key[2]; /* GK_TRACE_AT or GK_SPAN_AT */
+} ksk_wd_cut;
+
+static void ksk_wd_cut_add(ksk_wd_cut *k, unsigned key, uint32_t at)
+{
+	k->at[k->n] = at;
+	k->len[k->n] = key == GK_TRACE_AT ? 2 * KSK_TRACE_ID_LEN : 2 * KSK_SPAN_ID_LEN;
+	k->key[k->n++] = key;
+}
+
+/* Sorts the cuts and checks them against a wire body of blen bytes.
+ * @return : 0 when they fit; else the key of the first that does not. */
+static unsigned ksk_wd_cut_fit(ksk_wd_cut *k, uint32_t blen)
+{
+	if (k->n == 2 && k->at[1] < k->at[0]) {
+		uint32_t a = k->at[0], l = k->len[0];
+		unsigned y = k->key[0];
+		k->at[0] = k->at[1], k->len[0] = k->len[1], k->key[0] = k->key[1];
+		k->at[1] = a, k->len[1] = l, k->key[1] = y;
+	}
+	if (k->n >= 1 && k->at[0] > blen)
+		return k->key[0];
+	if (k->n == 2 && (k->at[1] < k->at[0] + k->len[0] || k->at[1] - k->len[0] > blen))
+		return k->key[1];
+	return 0;
+}
+
+/* The restored body in the arena (n = blen + the cut lengths), or NULL
+ * when the arena fails. */
+static char *ksk_wd_cut_restore(ksk_arena *ar, const ksk_log *l, const char *b, uint32_t blen,
+                                const ksk_wd_cut *k, uint32_t *n)
+{
+	uint32_t total = blen;
+	for (uint32_t i = 0; i < k->n; i++)
+		total += k->len[i];
+	char *o = ksk_arena_alloc(ar, total ? total : 1);
+	if (!o)
+		return NULL;
+	uint32_t w = 0, r = 0; /* written, read from b */
+	for (uint32_t i = 0; i < k->n; i++) {
+		uint32_t piece = k->at[i] - w;
+		if (piece)
+			memcpy(o + w, b + r, piece);
+		w += piece;
+		r += piece;
+		if (k->key[i] == GK_TRACE_AT)
+			ksk_w_hex(l->trace_id, KSK_TRACE_ID_LEN, o + w);
+		else
+			ksk_w_hex(l->span_id, KSK_SPAN_ID_LEN, o + w);
+		w += k->len[i];
+	}
+	if (blen > r)
+		memcpy(o + w, b + r, blen - r);
+	*n = total;
+	return o;
+}
+
+/* Slow path: restores l->body from the wire body's raw bytes (the value of
+ * key 5 in `m`, before any UTF-8 repair), then checks it as any string. */
+static ksk_err ksk_wd_log_cuts(ksk_wd *c, const msgpack_object_map *m, ksk_log *l,
+                               ksk_wd_cut *k)
+{
+	const msgpack_object *body = NULL;
+	for (uint32_t j = 0; j < m->size; j++)
+		if (m->ptr[j].key.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    m->ptr[j].key.via.u64 == GK_BODY)
+			body = &m->ptr[j].val;
+	for (uint32_t i = 0; i < k->n; i++) {
+		unsigned key = k->key[i];
+		if (!body || body->type != MSGPACK_OBJECT_STR)
+			return ksk_wd_fail(c, KSK_ERECORD, "key %u (%s) needs a string body", key,
+			                   ksk_log_keys[key]);
+		if (key == GK_TRACE_AT ? !l->has_trace : !l->has_span)
+			return ksk_wd_fail(c, KSK_ERECORD, "key %u (%s) needs a %s", key,
+			                   ksk_log_keys[key], key == GK_TRACE_AT ? "trace_id" : "span_id");
+	}
+	const char *b = body->via.str.ptr;
+	uint32_t blen = body->via.str.size;
+	unsigned bad = ksk_wd_cut_fit(k, blen);
+	if (bad)
+		return ksk_wd_fail(c, KSK_ERECORD,
+		                   "key %u (%s) does not fit the body (%u bytes sent) and "
+		                   "the other ID's digits", bad, ksk_log_keys[bad], blen);
+	uint64_t total = (uint64_t)blen + k->len[0] + (k->n == 2 ? k->len[1] : 0);
+	if (total > c->max_str)
+		return ksk_wd_fail(c, KSK_ELIMIT,
+		                   "key 5 (body): %llu bytes with its ID digits put back, over "
+		                   "max_str %u", (unsigned long long)total, c->max_str);
+	uint32_t n = 0;
+	char *o = ksk_wd_cut_restore(c->ar, l, b, blen, k, &n);
+	if (!o)
+		return ksk_wd_arena_fail(c);
+	c->fkey = GK_BODY;
+	c->fname = ksk_log_keys[GK_BODY];
+	l->body.type = KSK_VAL_STR;
+	return ksk_wd_text(c, o, n, &l->body.u.s);
+}
+
 static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
                           const msgpack_object_kv *self, ksk_log *l)
 {
 	memset(l, 0, sizeof(*l));
 	uint64_t seen = BIT(KEY_TYPE), v = 0;
 	ksk_err rc = KSK_OK;
+	ksk_wd_cut cut = {0};
 	for (uint32_t j = 0; j < m->size; j++) {
 		const msgpack_object_kv *kv = &m->ptr[j];
 		int r = ksk_wd_pair(c, kv, j, GK_MAX, ksk_log_keys, &seen, self, &rc);
@@ -1643,6 +1861,13 @@ static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
 		case GK_DROPPED_ATTRS:
 			KSK_TRY(ksk_wd_u32(c, o, &l->dropped_attrs));
 			break;
+		case GK_TRACE_AT:
+		case GK_SPAN_AT: {
+			uint32_t at;
+			KSK_TRY(ksk_wd_u32(c, o, &at));
+			ksk_wd_cut_add(&cut, c->fkey, at);
+			break;
+		}
 		}
 	}
 	if (LOG_REQUIRED & ~seen)
@@ -1652,6 +1877,8 @@ static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
 	if (l->observed_ns == 0)
 		return ksk_wd_fail(c, KSK_ERECORD,
 		                   "time_ns and observed_ns are both 0 or absent");
+	if (cut.n)
+		KSK_TRY(ksk_wd_log_cuts(c, m, l, &cut));
 	return ksk_wd_resource_ref(c, l->resource);
 }
 
@@ -1998,12 +2225,49 @@ static bool ksk_wdf_attrs(ksk_wd *c, ksk_wdf *r, ksk_attr **out, uint32_t *n_out
 
 /* A log record (fixmap, key 0 = 3 first), decoded into *l; false leaves
  * nothing behind but *l (the caller's slot, not yet counted). */
+/* Direct path: restores the body when the slow path would give the same
+ * string: a valid UTF-8 str body (ksk_wdf_value checked it), the IDs the
+ * keys need, cuts that fit, and each insertion point at a character
+ * boundary of the wire body (inserting ASCII there keeps it valid, so the
+ * slow path would borrow the same bytes). Anything else: false. */
+static bool ksk_wdf_log_cuts(ksk_wd *c, ksk_wdf *r, ksk_log *l, ksk_wd_cut *k)
+{
+	if (l->body.type != KSK_VAL_STR)
+		return false;
+	for (uint32_t i = 0; i < k->n; i++)
+		if (k->key[i] == GK_TRACE_AT ? !l->has_trace : !l->has_span)
+			return false;
+	const char *b = l->body.u.s.ptr;
+	uint32_t blen = l->body.u.s.len;
+	if (ksk_wd_cut_fit(k, blen))
+		return false;
+	uint32_t shift = 0;
+	for (uint32_t i = 0; i < k->n; i++) {
+		uint32_t w = k->at[i] - shift; /* the insertion point in b */
+		if (w < blen && ((unsigned char)b[w] & 0xc0) == 0x80)
+			return false;
+		shift += k->len[i];
+	}
+	if ((uint64_t)blen + shift > c->max_str)
+		return false;
+	uint32_t n = 0;
+	char *o = ksk_wd_cut_restore(c->ar, l, b, blen, k, &n);
+	if (!o) {
+		r->rc = ksk_wd_arena_fail(c);
+		return false;
+	}
+	l->body.u.s.ptr = o;
+	l->body.u.s.len = n;
+	return true;
+}
+
 static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 {
 	memset(l, 0, sizeof(*l));
 	unsigned last = 0;
 	bool have_res = false;
 	uint64_t v;
+	ksk_wd_cut cut = {0};
 	for (uint32_t j = 1; j < pairs; j++) {
 		const uint8_t *kp = ksk_wdf_take(r, 1);
 		if (!kp || *kp <= last || *kp > GK_MAX)
@@ -2070,6 +2334,12 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 			else
 				l->dropped_attrs = (uint32_t)v;
 			break;
+		case GK_TRACE_AT:
+		case GK_SPAN_AT:
+			if (!ksk_wdf_uint(r, &v) || v > UINT32_MAX)
+				return false;
+			ksk_wd_cut_add(&cut, last, (uint32_t)v);
+			break;
 		default:
 			return false;
 		}
@@ -2078,7 +2348,9 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 		return false;
 	if (l->observed_ns == 0)
 		l->observed_ns = l->time_ns;
-	return l->observed_ns != 0;
+	if (l->observed_ns == 0)
+		return false;
+	return cut.n == 0 || ksk_wdf_log_cuts(c, r, l, &cut);
 }
 
 /* The record p[0..g) when it is a plain log: decoded and counted (1).

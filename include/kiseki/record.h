@@ -202,6 +202,14 @@ typedef struct ksk_log {
 	ksk_str scope_name;
 	ksk_str scope_version;
 	uint32_t resource;                  /* index into the batch's resources */
+	/* Encoder hints, never set by a decoder: the body (a string) holds the
+	 * lowercase hex digits of trace_id / span_id ending at this byte
+	 * offset (0 = no hint). The encoder checks a hint against the ID and
+	 * then leaves those digits out of the wire body; the decoder puts
+	 * them back (docs/WIRE.md 2.5, keys 15 and 16). A wrong hint only
+	 * means the body is sent whole. */
+	uint32_t trace_hex_end;
+	uint32_t span_hex_end;
 } ksk_log;
 
 /* ---- IDs ---------------------------------------------------------------- */

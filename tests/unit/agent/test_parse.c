@@ -383,6 +383,60 @@ static void test_auto_text_formats(void **state)
 
 /* ---- auto: JSON ------------------------------------------------------------ */
 
+/* the body's bytes just before its hint: the hex digits it points at */
+static void assert_hint(const ksk_log *l, uint32_t end, const char *digits)
+{
+	ksk_str b = body_of(l);
+	size_t n = strlen(digits);
+	assert_true(end >= n && end <= b.len);
+	assert_memory_equal(b.ptr + end - n, digits, n);
+}
+
+/* The encoder's hints (ksk_log.trace_hex_end / span_hex_end): set where
+ * the body holds the IDs' lowercase digits, so the wire can leave them
+ * out; never for digits outside the body, upper case, or 64-bit trace IDs. */
+static void test_id_digit_hints(void **state)
+{
+	(void)state;
+	ksk_arena *a = NULL;
+	agt_parser *p = NULL;
+	ksk_log l;
+	const char *t = "4bf92f3577b34da6a3ce929d0e0e4736", *sp = "00f067aa0ba902b7";
+	/* key forms in a text line: the body starts after the level */
+	assert_int_equal(parse_with(NULL,
+		"2024-01-15T10:23:45.123Z INFO served trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
+		"span_id=00f067aa0ba902b7 ok", &l, &a, &p), KSK_OK);
+	assert_str(body_of(&l), "served trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
+	                        "span_id=00f067aa0ba902b7 ok");
+	assert_int_equal(l.trace_hex_end, 16 + 32);
+	assert_hint(&l, l.trace_hex_end, t);
+	assert_hint(&l, l.span_hex_end, sp);
+	/* traceparent */
+	assert_int_equal(parse_with(NULL,
+		"2024-01-15T10:23:45.123Z WARN tp "
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 x", &l, &a, &p), KSK_OK);
+	assert_hint(&l, l.trace_hex_end, t);
+	assert_hint(&l, l.span_hex_end, sp);
+	/* upper-case digits and a 64-bit trace ID: IDs taken, no hint */
+	assert_int_equal(parse_with(NULL,
+		"2024-01-15T10:23:45.123Z INFO a trace_id=4BF92F3577B34DA6A3CE929D0E0E4736 "
+		"span_id=00F067AA0BA902B7", &l, &a, &p), KSK_OK);
+	assert_true(l.has_trace && l.has_span);
+	assert_int_equal(l.trace_hex_end, 0);
+	assert_int_equal(l.span_hex_end, 0);
+	assert_int_equal(parse_with(NULL, "2024-01-15T10:23:45.123Z INFO a trace_id=a3ce929d0e0e4736",
+	                            &l, &a, &p), KSK_OK);
+	assert_true(l.has_trace);
+	assert_int_equal(l.trace_hex_end, 0);
+	/* JSON: the IDs are fields, not in the body */
+	assert_int_equal(parse_with(NULL,
+		"{\"msg\":\"hi\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}", &l, &a, &p),
+		KSK_OK);
+	assert_true(l.has_trace);
+	assert_int_equal(l.trace_hex_end, 0);
+	fx_free(a, p);
+}
+
 static void test_auto_json_libraries(void **state)
 {
 	(void)state;
@@ -1063,6 +1117,7 @@ int main(void)
 		cmocka_unit_test(test_scan_key_forms),
 		cmocka_unit_test(test_time_forms),
 		cmocka_unit_test(test_auto_text_formats),
+		cmocka_unit_test(test_id_digit_hints),
 		cmocka_unit_test(test_auto_json_libraries),
 		cmocka_unit_test(test_json_parser_errors),
 		cmocka_unit_test(test_json_reader_strict),

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -966,6 +967,180 @@ static void test_direct_log_decode(void **state)
 		pl_free(&q);
 	}
 	ksk_wire_enc_destroy(e);
+}
+
+/* One log with `body` and both IDs, hinted at trace_end / span_end, is
+ * encoded; it must decode (both paths, the direct one taking it) to the
+ * same body. @return : the payload bytes; *trace_cut, *span_cut : the
+ * ID's digits are in the body but not in the payload. */
+static size_t cut_roundtrip(const char *body, const uint8_t tid[16], const uint8_t sid[8],
+                            uint32_t trace_end, uint32_t span_end, bool *trace_cut,
+                            bool *span_cut)
+{
+	ksk_wire_enc *e;
+	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &e), KSK_OK);
+	ksk_resource r;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ksk_wire_enc_resource(e, &r, NULL), KSK_OK);
+	ksk_log l;
+	memset(&l, 0, sizeof(l));
+	l.time_ns = 7;
+	l.body = ksk_val_str(ksk_str_c(body));
+	memcpy(l.trace_id, tid, 16);
+	memcpy(l.span_id, sid, 8);
+	l.trace_hex_end = trace_end;
+	l.span_hex_end = span_end;
+	assert_int_equal(ksk_wire_enc_log(e, &l), KSK_OK);
+	size_t len;
+	const uint8_t *p = ksk_wire_enc_data(e, &len);
+	char th[33], sh[17];
+	ksk_hex_encode(tid, 16, th);
+	ksk_hex_encode(sid, 8, sh);
+	/* cut = in the body, not in the payload */
+	*trace_cut = strstr(body, th) && memmem(p, len, th, 32) == NULL;
+	*span_cut = strstr(body, sh) && memmem(p, len, sh, 16) == NULL;
+	ksk_wire_dec *d;
+	assert_int_equal(ksk_wire_dec_create(NULL, NULL, &d), KSK_OK);
+	const ksk_batch *b;
+	ksk_errinfo ei;
+	assert_int_equal(ksk_wire_decode(d, p, len, 2, &b, &ei), KSK_OK);
+	assert_int_equal(b->logs[0].body.type, KSK_VAL_STR);
+	assert_int_equal(b->logs[0].body.u.s.len, strlen(body));
+	assert_memory_equal(b->logs[0].body.u.s.ptr, body, strlen(body));
+	assert_int_equal(b->logs[0].trace_hex_end, 0); /* hints are not decoded */
+	assert_int_equal(ksk_wire_dec_direct_records(d), 1);
+	uint64_t direct = 0;
+	assert_int_equal(decode_both(p, len, 2, NULL, &ei, &direct), KSK_OK);
+	assert_int_equal(direct, 1);
+	ksk_wire_dec_destroy(d);
+	ksk_wire_enc_destroy(e);
+	return len;
+}
+
+/* Log bodies sent without the hex digits of their IDs (log keys 15 and
+ * 16): every hinted position gives the same body back on both decode
+ * paths and the payload shrinks; a wrong hint sends the body whole; and
+ * hostile cut keys get a clear error, or the same answer on both paths. */
+static void test_id_digits_cut(void **state)
+{
+	(void)state;
+	uint8_t tid[16], sid[8];
+	for (int i = 0; i < 16; i++)
+		tid[i] = (uint8_t)(0x4b + 13 * i);
+	for (int i = 0; i < 8; i++)
+		sid[i] = (uint8_t)(0xa1 + 7 * i);
+	char th[33], sh[17], up[33], b[256];
+	ksk_hex_encode(tid, 16, th);
+	ksk_hex_encode(sid, 8, sh);
+	bool tc, sc;
+	/* key form, the usual line: both cut, 48 bytes fewer less the keys */
+	int n = snprintf(b, sizeof(b), "GET /a trace_id=%s span_id=%s done", th, sh);
+	uint32_t te = 16 + 32, se = (uint32_t)n - 5;
+	size_t whole = cut_roundtrip(b, tid, sid, 0, 0, &tc, &sc);
+	assert_false(tc || sc);
+	size_t cut = cut_roundtrip(b, tid, sid, te, se, &tc, &sc);
+	assert_true(tc && sc);
+	/* 48 digits out, the str header one byte shorter (str8 -> fixstr), two
+	 * keys of 2 bytes in */
+	assert_true(cut + 48 + 1 - 4 == whole);
+	/* span before trace, adjacent, at the very start and end */
+	snprintf(b, sizeof(b), "%s%s", sh, th);
+	(void)cut_roundtrip(b, tid, sid, 48, 16, &tc, &sc);
+	assert_true(tc && sc);
+	snprintf(b, sizeof(b), "%s", th);
+	(void)cut_roundtrip(b, tid, sid, 32, 0, &tc, &sc);
+	assert_true(tc && !sc);
+	/* multi-byte characters around the digits */
+	snprintf(b, sizeof(b), "\xc3\xa9%s\xe2\x82\xac %s\xf0\x9f\x98\x80", th, sh);
+	(void)cut_roundtrip(b, tid, sid, 2 + 32, 2 + 32 + 3 + 1 + 16, &tc, &sc);
+	assert_true(tc && sc);
+	/* wrong hints: the body goes whole */
+	for (int i = 0; i < 32; i++)
+		up[i] = (char)toupper((unsigned char)th[i]);
+	up[32] = 0;
+	snprintf(b, sizeof(b), "trace_id=%s", up);
+	(void)cut_roundtrip(b, tid, sid, 9 + 32, 0, &tc, &sc);
+	snprintf(b, sizeof(b), "x trace_id=%s", th);
+	(void)cut_roundtrip(b, tid, sid, 11 + 31, 0, &tc, &sc); /* one short */
+	assert_false(tc);
+	(void)cut_roundtrip(b, tid, sid, 1000, 5, &tc, &sc);   /* past the end */
+	assert_false(tc || sc);
+	(void)cut_roundtrip(b, tid, sid, 31, 0, &tc, &sc);     /* before 32 */
+	assert_false(tc);
+	/* a span ID whose digits are the trace digits' first 16: overlapping
+	 * hints cut the trace only */
+	uint8_t sid2[8];
+	memcpy(sid2, tid, 8);
+	snprintf(b, sizeof(b), "id %s", th);
+	(void)cut_roundtrip(b, tid, sid2, 3 + 32, 3 + 16, &tc, &sc);
+	assert_true(tc);
+
+	/* hand-made cut keys: errors, or the same answer on both paths */
+	static const char tidhex[] = "07 c4 10 000102030405060708090a0b0c0d0e0f";
+	static const char sidhex[] = "08 c4 08 1112131415161718";
+	struct {
+		const char *rec;
+		ksk_err code;
+		const char *msg;
+	} cases[] = {
+		/* no body, a non-string body, no trace ID */
+		{"85 00 03 01 05 %T 0a 00 0f 00", KSK_ERECORD, "key 15 (trace_id_at) needs a string body"},
+		{"86 00 03 01 05 05 01 %T 0a 00 0f 00", KSK_ERECORD, "needs a string body"},
+		{"85 00 03 01 05 05 a2 6869 0a 00 0f 00", KSK_ERECORD, "key 15 (trace_id_at) needs a trace_id"},
+		{"86 00 03 01 05 05 a2 6869 %T 0a 00 10 00", KSK_ERECORD, "key 16 (span_id_at) needs a span_id"},
+		/* past the body; overlapping; a signed offset */
+		{"86 00 03 01 05 05 a2 6869 %T 0a 00 0f 03", KSK_ERECORD, "key 15 (trace_id_at) does not fit"},
+		{"88 00 03 01 05 05 a2 6869 %T %S 0a 00 0f 00 10 0a", KSK_ERECORD, "key 16 (span_id_at) does not fit"},
+		{"86 00 03 01 05 05 a2 6869 %T 0a 00 0f d0 ff", KSK_ERECORD, "key 15 (trace_id_at) must be uint"},
+		/* good: at the end, at the start, both, keys in any order */
+		{"86 00 03 01 05 05 a2 6869 %T 0a 00 0f 02", KSK_OK, NULL},
+		{"86 00 03 01 05 05 a2 6869 %T 0a 00 0f 00", KSK_OK, NULL},
+		{"88 00 03 01 05 05 a2 6869 %T %S 0a 00 0f 11 10 01", KSK_OK, NULL},
+		{"88 00 03 10 01 01 05 0f 11 05 a2 6869 %T %S 0a 00", KSK_OK, NULL},
+		/* inside a two-byte character: the slow path repairs it */
+		{"86 00 03 01 05 05 a2 c3a9 %T 0a 00 0f 01", KSK_OK, NULL},
+		/* an invalid body repaired after the digits are back */
+		{"86 00 03 01 05 05 a3 ff6869 %T 0a 00 0f 03", KSK_OK, NULL},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char hex[512];
+		size_t o = 0;
+		for (const char *c = cases[k].rec; *c && o + 64 < sizeof(hex); c++) {
+			const char *ins = NULL;
+			if (c[0] == '%' && (c[1] == 'T' || c[1] == 'S'))
+				ins = c[1] == 'T' ? tidhex : sidhex, c++;
+			for (const char *x = ins ? ins : c; *x && (ins || x == c); x++)
+				if (*x != ' ')
+					hex[o++] = *x;
+		}
+		hex[o] = 0;
+		pl q;
+		rec res;
+		res_base(&res);
+		pl_init(&q);
+		pl_rec(&q, &res);
+		pl_hex(&q, hex, 1);
+		ksk_errinfo ei;
+		ksk_err rc = decode_pl(&q, NULL, &ei);
+		if (rc != cases[k].code || (cases[k].msg && !strstr(ei.msg, cases[k].msg)))
+			fail_msg("case %zu: got %s \"%s\"", k, ksk_errname(rc), ei.msg);
+		pl_free(&q);
+	}
+	/* max_str counts the restored body */
+	ksk_wire_limits lim;
+	ksk_wire_limits_default(&lim);
+	lim.max_str = 40;
+	pl q;
+	rec res;
+	res_base(&res);
+	pl_init(&q);
+	pl_rec(&q, &res);
+	pl_hex(&q, "880003010505a26869"
+	           "07c410000102030405060708090a0b0c0d0e0f"
+	           "08c4081112131415161718"
+	           "0a000f00102200", 1);
+	expect_err_lim(&q, &lim, KSK_ELIMIT, "key 5 (body): 50 bytes with its ID digits put back");
+	pl_free(&q);
 }
 
 static void test_encoder_layout(void **state)
@@ -2176,6 +2351,26 @@ static void test_write_seeds(void **state)
 	payload_from_enc(&p, e);
 	write_seed(dir, "logs", p.count, p.data, p.len);
 	free(p.data);
+	/* a log whose body went without its ID digits (keys 15 and 16) */
+	ksk_wire_enc_reset(e);
+	assert_int_equal(ksk_wire_enc_resource(e, &f.res[1], NULL), KSK_OK);
+	char th[33], sh[17], body[160];
+	memset(&l, 0, sizeof(l));
+	l.time_ns = 5;
+	for (int i = 0; i < 16; i++)
+		l.trace_id[i] = (uint8_t)(0x11 * (i + 1));
+	for (int i = 0; i < 8; i++)
+		l.span_id[i] = (uint8_t)(0x21 + i);
+	ksk_hex_encode(l.trace_id, 16, th);
+	ksk_hex_encode(l.span_id, 8, sh);
+	snprintf(body, sizeof(body), "GET /x \xc3\xa9 trace_id=%s span_id=%s ok", th, sh);
+	l.body = ksk_val_str(ksk_str_c(body));
+	l.trace_hex_end = (uint32_t)(strstr(body, th) - body) + 32;
+	l.span_hex_end = (uint32_t)(strstr(body, sh) - body) + 16;
+	assert_int_equal(ksk_wire_enc_log(e, &l), KSK_OK);
+	payload_from_enc(&p, e);
+	write_seed(dir, "cut_ids", p.count, p.data, p.len);
+	free(p.data);
 	ksk_wire_enc_destroy(e);
 
 	/* hand-made: unknown keys, float32, bad UTF-8, an error case */
@@ -2224,6 +2419,7 @@ int main(void)
 		cmocka_unit_test(test_failalloc_encode),
 		cmocka_unit_test(test_write_seeds),
 		cmocka_unit_test(test_direct_log_decode),
+		cmocka_unit_test(test_id_digits_cut),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
