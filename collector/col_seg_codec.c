@@ -291,6 +291,13 @@ void col__seg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
 		fl |= SG_LF_SCOPE;
 	if (l->dropped_attrs)
 		fl |= SG_LF_DROPPED;
+	/* the ID digits the body can go without (checked hints) */
+	ksk_id_cut cut;
+	ksk_log_id_cuts(l, &cut);
+	if (cut.n && (fl & SG_LF_TRACE) == 0)
+		cut.n = 0; /* the reader gets trace_id from the index entry */
+	if (cut.n)
+		fl |= SG_LF_CUT;
 	col__seg_put_u8(b, fl);
 	col__seg_put_varint(b, eff - base);
 	col__seg_put_varint(b, sg_zigzag((int64_t)(l->observed_ns - eff)));
@@ -308,8 +315,25 @@ void col__seg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
 		 * repeats within a block) */
 		ksk_str bs = l->body.u.s;
 		col__seg_put_u8(e->st[SG_S_VT], (uint8_t)l->body.type);
-		col__seg_put_varint(e->st[SG_S_VS], ((uint64_t)bs.len << 2) | 1);
-		col__seg_put_raw(e->st[SG_S_RAW], bs.ptr, bs.len);
+		if (cut.n) {
+			/* the body without the digits, then where they go:
+			 * varint 1 + offset (0 = none) for trace, then span */
+			uint32_t left = bs.len, from = 0, at1[2] = {0, 0};
+			for (uint32_t i = 0; i < cut.n; i++)
+				left -= cut.len[i];
+			col__seg_put_varint(e->st[SG_S_VS], ((uint64_t)left << 2) | 1);
+			for (uint32_t i = 0; i < cut.n; i++) {
+				col__seg_put_raw(e->st[SG_S_RAW], bs.ptr + from, cut.at[i] - from);
+				from = cut.at[i] + cut.len[i];
+				at1[cut.len[i] == 32 ? 0 : 1] = cut.at[i] + 1;
+			}
+			col__seg_put_raw(e->st[SG_S_RAW], bs.ptr + from, bs.len - from);
+			col__seg_put_varint(b, at1[0]);
+			col__seg_put_varint(b, at1[1]);
+		} else {
+			col__seg_put_varint(e->st[SG_S_VS], ((uint64_t)bs.len << 2) | 1);
+			col__seg_put_raw(e->st[SG_S_RAW], bs.ptr, bs.len);
+		}
 	} else {
 		col__seg_enc_value(e, &l->body);
 	}
@@ -691,8 +715,6 @@ void col__seg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base)
 	memset(h, 0, sizeof(*h));
 	sg_dec_reset(d);
 	h->fl = col__seg_get_u8(d, r);
-	if (h->fl & 0x80)
-		col__seg_dec_fail(d, "bad log flags");
 	uint64_t dt = col__seg_get_varint(d, r);
 	if (dt > UINT64_MAX - base)
 		col__seg_dec_fail(d, "log time overflows");
@@ -707,7 +729,37 @@ void col__seg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base)
 		h->trace_ord = sg_get_u32v(d, r);
 }
 
-void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
+/* Puts back the ID digits of a body stored without them (SG_LF_CUT): reads
+ * where they go (1 + offset or 0, trace then span) and rebuilds the body in
+ * d->a from l's IDs, setting its hints. */
+static void sg_dec_uncut(sg_dec *d, const sg_log_head *h, ksk_log *l)
+{
+	sg_rd *r = d->rs[0];
+	uint64_t t1 = col__seg_get_varint(d, r), s1 = col__seg_get_varint(d, r);
+	if (d->bad)
+		return;
+	ksk_id_cut c = {0};
+	if (t1)
+		ksk_id_cut_add(&c, (uint32_t)(t1 - 1), 32);
+	if (s1)
+		ksk_id_cut_add(&c, (uint32_t)(s1 - 1), 16);
+	if (c.n == 0 || t1 > UINT32_MAX || s1 > UINT32_MAX || l->body.type != KSK_VAL_STR ||
+	    (t1 && !(h->fl & SG_LF_TRACE)) || (s1 && !(h->fl & SG_LF_SPAN)) ||
+	    ksk_id_cut_fit(&c, l->body.u.s.len)) {
+		col__seg_dec_fail(d, "bad ID digit offsets");
+		return;
+	}
+	uint32_t n = l->body.u.s.len + c.len[0] + (c.n == 2 ? c.len[1] : 0);
+	char *o = sg_dec_alloc(d, n, 1);
+	if (!o)
+		return;
+	l->body.u.s.len = ksk_id_cut_join(l->body.u.s.ptr, l->body.u.s.len, &c, l->trace_id,
+	                                  l->span_id, o, l);
+	l->body.u.s.ptr = o;
+}
+
+void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, const uint8_t *trace_id,
+                           ksk_log *l)
 {
 	sg_rd *r = d->rs[0];
 	memset(l, 0, sizeof(*l));
@@ -715,6 +767,8 @@ void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
 	l->observed_ns = h->observed_ns;
 	l->severity = h->severity;
 	l->has_trace = (h->fl & SG_LF_TRACE) != 0;
+	if (l->has_trace && trace_id)
+		memcpy(l->trace_id, trace_id, KSK_TRACE_ID_LEN);
 	if (h->fl & SG_LF_SPAN) {
 		const uint8_t *p = col__seg_get_raw(d, r, KSK_SPAN_ID_LEN);
 		if (p)
@@ -724,6 +778,12 @@ void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l)
 	if (h->fl & SG_LF_SEVTEXT)
 		l->severity_text = col__seg_dec_str(d, 0);
 	col__seg_dec_value(d, &l->body);
+	if (h->fl & SG_LF_CUT) {
+		if (!trace_id)
+			col__seg_dec_fail(d, "bad ID digit offsets");
+		else
+			sg_dec_uncut(d, h, l);
+	}
 	l->attrs = col__seg_dec_attrs(d, &l->n_attrs);
 	l->flags = sg_get_u32v(d, r);
 	if (h->fl & SG_LF_EVNAME)

@@ -198,11 +198,15 @@ typedef struct sg_log_head {
 #define SG_LF_EVNAME 0x10u
 #define SG_LF_SCOPE 0x20u
 #define SG_LF_DROPPED 0x40u
+#define SG_LF_CUT 0x80u /* the body is stored without its ID digits */
 
 void col__seg_dec_log_head(sg_dec *d, sg_log_head *h, uint64_t base);
-/* The rest of the record after the head; fills everything but trace_id
- * and resource (the caller maps those). */
-void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, ksk_log *l);
+/* The rest of the record after the head; fills everything but resource
+ * (the caller maps it). trace_id is the trace of the record's index entry
+ * (NULL when it has none): it is copied into l, and a body stored without
+ * its ID digits (SG_LF_CUT) gets them back, in d->a, with l's hints set. */
+void col__seg_dec_log_rest(sg_dec *d, const sg_log_head *h, const uint8_t *trace_id,
+                           ksk_log *l);
 
 /* ---- hashing and filters ------------------------------------------------ */
 

@@ -1150,10 +1150,9 @@ static ksk_err sgf_logs(sgw_fin *f)
 		ksk_arena_reset(w->tmp);
 		sgf_row_dec(f, lr->off, &d, &rd);
 		col__seg_dec_log_head(&d, &h, 0);
-		col__seg_dec_log_rest(&d, &h, &lg);
+		col__seg_dec_log_rest(&d, &h, lr->tid, &lg);
 		if (d.bad)
 			return sgf_row_err(f, &d);
-		memcpy(lg.trace_id, lr->tid, 16);
 		lg.resource = h.res;
 		const ksk_log *l = &lg;
 		uint64_t t = f->lt[i].t;
@@ -2773,7 +2772,7 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 			col__seg_dec_log_head(&ld, &h, lbase);
 			if (!ld.bad && (!(h.fl & SG_LF_TRACE) || h.trace_ord != ord))
 				col__seg_dec_fail(&ld, "log does not belong to the trace");
-			col__seg_dec_log_rest(&ld, &h, &nlg[i]);
+			col__seg_dec_log_rest(&ld, &h, trace_id, &nlg[i]);
 			if (!ld.bad && h.res >= s->n_res)
 				col__seg_dec_fail(&ld, "resource out of range");
 			if (ld.bad)
@@ -3022,7 +3021,11 @@ ksk_err col_seg_logs(const col_seg *s, const col_log_search *q, ksk_arena *a,
 				continue;
 			col_log_hit hit;
 			memset(&hit, 0, sizeof(hit));
-			col__seg_dec_log_rest(&d, &h, &hit.log);
+			col__seg_dec_log_rest(&d, &h,
+			                      (h.fl & SG_LF_TRACE)
+			                          ? s->index + (size_t)h.trace_ord * SG_INDEX_ENT
+			                          : NULL,
+			                      &hit.log);
 			if (d.bad) {
 				if (d.nomem)
 					rc = ksk_errinfo_set(ei, ksk_arena_error(a), "log search: no room");

@@ -33,13 +33,118 @@ bool ksk_id_is_zero(const uint8_t *id, size_t n)
 	return acc == 0;
 }
 
+/* ---- ID digits cut out of a log body ----------------------------------- */
+
+/* the 2n lowercase hex digits of id[0, n), no NUL */
+static void ksk_hex_raw(const uint8_t *id, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[id[i] >> 4];
+		out[2 * i + 1] = hx[id[i] & 15];
+	}
+}
+
+/* true when b[end - 2n, end) is the lowercase hex of id[0, n) */
+static bool ksk_hex_at(ksk_str b, uint32_t end, const uint8_t *id, uint32_t n)
+{
+	char hex[2 * KSK_TRACE_ID_LEN];
+	if (end < 2 * n || end > b.len)
+		return false;
+	ksk_hex_raw(id, n, hex);
+	return memcmp(b.ptr + end - 2 * n, hex, 2 * n) == 0;
+}
+
+static void ksk_id_cut_sort(ksk_id_cut *c)
+{
+	if (c->n == 2 && c->at[1] < c->at[0]) {
+		uint32_t a = c->at[0];
+		uint8_t l = c->len[0];
+		c->at[0] = c->at[1], c->len[0] = c->len[1];
+		c->at[1] = a, c->len[1] = l;
+	}
+}
+
+void ksk_log_id_cuts(const ksk_log *l, ksk_id_cut *c)
+{
+	c->n = 0;
+	if (l->body.type != KSK_VAL_STR)
+		return;
+	bool t = l->trace_hex_end && !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN) &&
+	         ksk_hex_at(l->body.u.s, l->trace_hex_end, l->trace_id, KSK_TRACE_ID_LEN);
+	bool s = l->span_hex_end && !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN) &&
+	         ksk_hex_at(l->body.u.s, l->span_hex_end, l->span_id, KSK_SPAN_ID_LEN);
+	uint32_t ta = t ? l->trace_hex_end - 32 : 0, sa = s ? l->span_hex_end - 16 : 0;
+	if (t && s && sa < ta + 32 && ta < sa + 16)
+		s = false;
+	if (t)
+		ksk_id_cut_add(c, ta, 32);
+	if (s)
+		ksk_id_cut_add(c, sa, 16);
+	ksk_id_cut_sort(c);
+}
+
+void ksk_id_cut_add(ksk_id_cut *c, uint32_t at, uint8_t len)
+{
+	if (c->n < 2) {
+		c->at[c->n] = at;
+		c->len[c->n++] = len;
+	}
+}
+
+uint32_t ksk_id_cut_fit(ksk_id_cut *c, uint32_t len)
+{
+	ksk_id_cut_sort(c);
+	if (c->n >= 1 && c->at[0] > len)
+		return 1;
+	if (c->n == 2 &&
+	    ((uint64_t)c->at[1] < (uint64_t)c->at[0] + c->len[0] || c->at[1] - c->len[0] > len))
+		return 2;
+	return 0;
+}
+
+uint32_t ksk_id_cut_split(const char *body, uint32_t len, const ksk_id_cut *c, char *out)
+{
+	uint32_t from = 0, w = 0;
+	for (uint32_t i = 0; i < c->n; i++) {
+		uint32_t piece = c->at[i] - from;
+		if (piece)
+			memcpy(out + w, body + from, piece);
+		w += piece;
+		from = c->at[i] + c->len[i];
+	}
+	if (len > from)
+		memcpy(out + w, body + from, len - from);
+	return w + (len > from ? len - from : 0);
+}
+
+uint32_t ksk_id_cut_join(const char *part, uint32_t len, const ksk_id_cut *c,
+                         const uint8_t trace_id[KSK_TRACE_ID_LEN],
+                         const uint8_t span_id[KSK_SPAN_ID_LEN], char *out, ksk_log *hints)
+{
+	uint32_t w = 0, r = 0; /* written; read from part */
+	for (uint32_t i = 0; i < c->n; i++) {
+		uint32_t piece = c->at[i] - w;
+		if (piece)
+			memcpy(out + w, part + r, piece);
+		w += piece;
+		r += piece;
+		bool trace = c->len[i] == 2 * KSK_TRACE_ID_LEN;
+		ksk_hex_raw(trace ? trace_id : span_id, c->len[i] / 2, out + w);
+		w += c->len[i];
+		if (hints && trace)
+			hints->trace_hex_end = w;
+		else if (hints)
+			hints->span_hex_end = w;
+	}
+	if (len > r)
+		memcpy(out + w, part + r, len - r);
+	return w + (len - r);
+}
+
 void ksk_hex_encode(const uint8_t *id, size_t n, char *out)
 {
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[id[i] >> 4];
-		out[2 * i + 1] = digits[id[i] & 15];
-	}
+	ksk_hex_raw(id, n, out);
 	out[2 * n] = '\0';
 }
 

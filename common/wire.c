@@ -658,81 +658,21 @@ ksk_err ksk_wire_enc_span(ksk_wire_enc *e, const ksk_span *s)
 	return ksk_we_finish(e, mark);
 }
 
-/* The ID digits a log's string body sends without (keys 15 and 16): the
- * lowercase hex of trace_id / span_id where the log's hints say they are,
- * each checked here. In body order; a span range overlapping the trace
- * range is not cut. */
-typedef struct ksk_we_cut {
-	uint32_t n;      /* 0, 1 or 2 */
-	uint32_t at[2];  /* offset in the body (= in the restored body) */
-	uint32_t len[2]; /* 32 (trace) or 16 (span) */
-	uint8_t key[2];  /* GK_TRACE_AT or GK_SPAN_AT */
-} ksk_we_cut;
-
-/* the 2n lowercase hex digits of id[0, n), no NUL (n <= 16) */
-static void ksk_w_hex(const uint8_t *id, uint32_t n, char *out)
+/* The key naming where cut `i` of `c` goes: 15 for trace ID digits, 16
+ * for span ID digits. */
+static unsigned ksk_w_cut_key(const ksk_id_cut *c, uint32_t i)
 {
-	static const char hx[] = "0123456789abcdef";
-	for (uint32_t i = 0; i < n; i++) {
-		out[2 * i] = hx[id[i] >> 4];
-		out[2 * i + 1] = hx[id[i] & 15];
-	}
-}
-
-/* true when b[end - 2n, end) is the lowercase hex of id[0, n) */
-static bool ksk_we_hex_at(ksk_str b, uint32_t end, const uint8_t *id, uint32_t n)
-{
-	char hex[2 * KSK_TRACE_ID_LEN];
-	if (end < 2 * n || end > b.len)
-		return false;
-	ksk_w_hex(id, n, hex);
-	return memcmp(b.ptr + end - 2 * n, hex, 2 * n) == 0;
-}
-
-static void ksk_we_cuts(const ksk_log *l, bool trace, bool span, ksk_we_cut *c)
-{
-	c->n = 0;
-	if (l->body.type != KSK_VAL_STR)
-		return;
-	bool t = trace && l->trace_hex_end &&
-	         ksk_we_hex_at(l->body.u.s, l->trace_hex_end, l->trace_id, KSK_TRACE_ID_LEN);
-	bool sp = span && l->span_hex_end &&
-	          ksk_we_hex_at(l->body.u.s, l->span_hex_end, l->span_id, KSK_SPAN_ID_LEN);
-	uint32_t ta = t ? l->trace_hex_end - 32 : 0, sa = sp ? l->span_hex_end - 16 : 0;
-	if (t && sp && sa < ta + 32 && ta < sa + 16)
-		sp = false;
-	if (t) {
-		c->at[c->n] = ta;
-		c->len[c->n] = 32;
-		c->key[c->n++] = GK_TRACE_AT;
-	}
-	if (sp) {
-		c->at[c->n] = sa;
-		c->len[c->n] = 16;
-		c->key[c->n++] = GK_SPAN_AT;
-	}
-	if (c->n == 2 && c->at[1] < c->at[0]) {
-		uint32_t x = c->at[0], y = c->len[0];
-		uint8_t k = c->key[0];
-		c->at[0] = c->at[1], c->len[0] = c->len[1], c->key[0] = c->key[1];
-		c->at[1] = x, c->len[1] = y, c->key[1] = k;
-	}
+	return c->len[i] == 2 * KSK_TRACE_ID_LEN ? GK_TRACE_AT : GK_SPAN_AT;
 }
 
 /* The body without the cut digits, in e->cut. @return : false (no memory). */
-static bool ksk_we_cut_body(ksk_wire_enc *e, ksk_str b, const ksk_we_cut *c, ksk_str *out)
+static bool ksk_we_cut_body(ksk_wire_enc *e, ksk_str b, const ksk_id_cut *c, ksk_str *out)
 {
 	ksk_buf_clear(&e->cut);
-	uint32_t from = 0;
-	for (uint32_t i = 0; i < c->n; i++) {
-		if (ksk_buf_append(&e->cut, b.ptr + from, c->at[i] - from) != KSK_OK)
-			return false;
-		from = c->at[i] + c->len[i];
-	}
-	if (ksk_buf_append(&e->cut, b.ptr + from, b.len - from) != KSK_OK)
+	if (ksk_buf_reserve(&e->cut, b.len ? b.len : 1) != KSK_OK)
 		return false;
-	out->ptr = e->cut.len ? (const char *)e->cut.data : "";
-	out->len = (uint32_t)e->cut.len;
+	out->ptr = (const char *)e->cut.data;
+	out->len = ksk_id_cut_split(b.ptr, b.len, c, (char *)e->cut.data);
 	return true;
 }
 
@@ -885,7 +825,7 @@ static uint8_t *ksk_wx_value(uint8_t *p, const ksk_value *v)
 /* Writes a validated log directly. @return : false (nothing written) when
  * a value needs the packer; else true, with e->buf.err set on failure. */
 static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span,
-                       const ksk_we_cut *cut)
+                       const ksk_id_cut *cut)
 {
 	size_t n = 0, vl;
 	uint32_t pairs = ksk_we_log_pairs(l) + cut->n;
@@ -993,9 +933,9 @@ static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span,
 		p = ksk_wx_uint(p, l->dropped_attrs);
 	}
 	/* keys 15 then 16, whatever their order in the body */
-	for (uint32_t k = GK_TRACE_AT; k <= GK_SPAN_AT; k++)
+	for (unsigned k = GK_TRACE_AT; k <= GK_SPAN_AT; k++)
 		for (uint32_t i = 0; i < cut->n; i++)
-			if (cut->key[i] == k) {
+			if (ksk_w_cut_key(cut, i) == k) {
 				*p++ = (uint8_t)k;
 				p = ksk_wx_uint(p, cut->at[i]);
 			}
@@ -1014,8 +954,8 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 	size_t mark = e->buf.len;
 	bool trace = !ksk_we_id_zero(l->trace_id, KSK_TRACE_ID_LEN);
 	bool span = !ksk_we_id_zero(l->span_id, KSK_SPAN_ID_LEN);
-	ksk_we_cut cut;
-	ksk_we_cuts(l, trace, span, &cut);
+	ksk_id_cut cut;
+	ksk_log_id_cuts(l, &cut);
 	ksk_log lc;
 	if (cut.n && ksk_we_log_pairs(l) + cut.n <= e->lim.max_container) {
 		lc = *l;
@@ -1060,9 +1000,9 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		ksk_we_kstr(pk, GK_SCOPE_VERSION, l->scope_version);
 	if (l->dropped_attrs)
 		ksk_we_ku64(pk, GK_DROPPED_ATTRS, l->dropped_attrs);
-	for (uint32_t k = GK_TRACE_AT; k <= GK_SPAN_AT; k++)
+	for (unsigned k = GK_TRACE_AT; k <= GK_SPAN_AT; k++)
 		for (uint32_t i = 0; i < cut.n; i++)
-			if (cut.key[i] == k)
+			if (ksk_w_cut_key(&cut, i) == k)
 				ksk_we_ku64(pk, k, cut.at[i]);
 	return ksk_we_finish(e, mark);
 }
@@ -1698,41 +1638,10 @@ static ksk_err ksk_wd_span(ksk_wd *c, const msgpack_object_map *m,
  * body; the ranges [at, at + len) must not overlap and must fit: the first
  * at <= wire length, the second at - first len <= wire length. */
 
-typedef struct ksk_wd_cut {
-	uint32_t n;      /* 0, 1 or 2; sorted by at by ksk_wd_cut_fit() */
-	uint32_t at[2];
-	uint32_t len[2]; /* 32 or 16 */
-	unsigned key[2]; /* GK_TRACE_AT or GK_SPAN_AT */
-} ksk_wd_cut;
-
-static void ksk_wd_cut_add(ksk_wd_cut *k, unsigned key, uint32_t at)
-{
-	k->at[k->n] = at;
-	k->len[k->n] = key == GK_TRACE_AT ? 2 * KSK_TRACE_ID_LEN : 2 * KSK_SPAN_ID_LEN;
-	k->key[k->n++] = key;
-}
-
-/* Sorts the cuts and checks them against a wire body of blen bytes.
- * @return : 0 when they fit; else the key of the first that does not. */
-static unsigned ksk_wd_cut_fit(ksk_wd_cut *k, uint32_t blen)
-{
-	if (k->n == 2 && k->at[1] < k->at[0]) {
-		uint32_t a = k->at[0], l = k->len[0];
-		unsigned y = k->key[0];
-		k->at[0] = k->at[1], k->len[0] = k->len[1], k->key[0] = k->key[1];
-		k->at[1] = a, k->len[1] = l, k->key[1] = y;
-	}
-	if (k->n >= 1 && k->at[0] > blen)
-		return k->key[0];
-	if (k->n == 2 && (k->at[1] < k->at[0] + k->len[0] || k->at[1] - k->len[0] > blen))
-		return k->key[1];
-	return 0;
-}
-
-/* The restored body in the arena (n = blen + the cut lengths), or NULL
- * when the arena fails. */
-static char *ksk_wd_cut_restore(ksk_arena *ar, const ksk_log *l, const char *b, uint32_t blen,
-                                const ksk_wd_cut *k, uint32_t *n)
+/* The whole body in the arena: `b` (blen bytes, `k` fits it) with the
+ * digits put back, and l's hints set to them; NULL when the arena fails. */
+static char *ksk_wd_cut_restore(ksk_arena *ar, ksk_log *l, const char *b, uint32_t blen,
+                                const ksk_id_cut *k, uint32_t *n)
 {
 	uint32_t total = blen;
 	for (uint32_t i = 0; i < k->n; i++)
@@ -1740,29 +1649,14 @@ static char *ksk_wd_cut_restore(ksk_arena *ar, const ksk_log *l, const char *b, 
 	char *o = ksk_arena_alloc(ar, total ? total : 1);
 	if (!o)
 		return NULL;
-	uint32_t w = 0, r = 0; /* written, read from b */
-	for (uint32_t i = 0; i < k->n; i++) {
-		uint32_t piece = k->at[i] - w;
-		if (piece)
-			memcpy(o + w, b + r, piece);
-		w += piece;
-		r += piece;
-		if (k->key[i] == GK_TRACE_AT)
-			ksk_w_hex(l->trace_id, KSK_TRACE_ID_LEN, o + w);
-		else
-			ksk_w_hex(l->span_id, KSK_SPAN_ID_LEN, o + w);
-		w += k->len[i];
-	}
-	if (blen > r)
-		memcpy(o + w, b + r, blen - r);
-	*n = total;
+	*n = ksk_id_cut_join(b, blen, k, l->trace_id, l->span_id, o, l);
 	return o;
 }
 
 /* Slow path: restores l->body from the wire body's raw bytes (the value of
  * key 5 in `m`, before any UTF-8 repair), then checks it as any string. */
 static ksk_err ksk_wd_log_cuts(ksk_wd *c, const msgpack_object_map *m, ksk_log *l,
-                               ksk_wd_cut *k)
+                               ksk_id_cut *k, const unsigned key[2])
 {
 	const msgpack_object *body = NULL;
 	for (uint32_t j = 0; j < m->size; j++)
@@ -1770,21 +1664,23 @@ static ksk_err ksk_wd_log_cuts(ksk_wd *c, const msgpack_object_map *m, ksk_log *
 		    m->ptr[j].key.via.u64 == GK_BODY)
 			body = &m->ptr[j].val;
 	for (uint32_t i = 0; i < k->n; i++) {
-		unsigned key = k->key[i];
 		if (!body || body->type != MSGPACK_OBJECT_STR)
-			return ksk_wd_fail(c, KSK_ERECORD, "key %u (%s) needs a string body", key,
-			                   ksk_log_keys[key]);
-		if (key == GK_TRACE_AT ? !l->has_trace : !l->has_span)
-			return ksk_wd_fail(c, KSK_ERECORD, "key %u (%s) needs a %s", key,
-			                   ksk_log_keys[key], key == GK_TRACE_AT ? "trace_id" : "span_id");
+			return ksk_wd_fail(c, KSK_ERECORD, "key %u (%s) needs a string body", key[i],
+			                   ksk_log_keys[key[i]]);
+		if (key[i] == GK_TRACE_AT ? !l->has_trace : !l->has_span)
+			return ksk_wd_fail(c, KSK_ERECORD, "key %u (%s) needs a %s", key[i],
+			                   ksk_log_keys[key[i]],
+			                   key[i] == GK_TRACE_AT ? "trace_id" : "span_id");
 	}
 	const char *b = body->via.str.ptr;
 	uint32_t blen = body->via.str.size;
-	unsigned bad = ksk_wd_cut_fit(k, blen);
-	if (bad)
+	uint32_t bad = ksk_id_cut_fit(k, blen);
+	if (bad) {
+		unsigned bk = ksk_w_cut_key(k, bad - 1);
 		return ksk_wd_fail(c, KSK_ERECORD,
 		                   "key %u (%s) does not fit the body (%u bytes sent) and "
-		                   "the other ID's digits", bad, ksk_log_keys[bad], blen);
+		                   "the other ID's digits", bk, ksk_log_keys[bk], blen);
+	}
 	uint64_t total = (uint64_t)blen + k->len[0] + (k->n == 2 ? k->len[1] : 0);
 	if (total > c->max_str)
 		return ksk_wd_fail(c, KSK_ELIMIT,
@@ -1797,7 +1693,10 @@ static ksk_err ksk_wd_log_cuts(ksk_wd *c, const msgpack_object_map *m, ksk_log *
 	c->fkey = GK_BODY;
 	c->fname = ksk_log_keys[GK_BODY];
 	l->body.type = KSK_VAL_STR;
-	return ksk_wd_text(c, o, n, &l->body.u.s);
+	KSK_TRY(ksk_wd_text(c, o, n, &l->body.u.s));
+	if (l->body.u.s.ptr != o) /* repaired: the digits may have moved */
+		l->trace_hex_end = l->span_hex_end = 0;
+	return KSK_OK;
 }
 
 static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
@@ -1806,7 +1705,8 @@ static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
 	memset(l, 0, sizeof(*l));
 	uint64_t seen = BIT(KEY_TYPE), v = 0;
 	ksk_err rc = KSK_OK;
-	ksk_wd_cut cut = {0};
+	ksk_id_cut cut = {0};
+	unsigned cut_key[2] = {0, 0}; /* in read order, for messages */
 	for (uint32_t j = 0; j < m->size; j++) {
 		const msgpack_object_kv *kv = &m->ptr[j];
 		int r = ksk_wd_pair(c, kv, j, GK_MAX, ksk_log_keys, &seen, self, &rc);
@@ -1865,7 +1765,8 @@ static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
 		case GK_SPAN_AT: {
 			uint32_t at;
 			KSK_TRY(ksk_wd_u32(c, o, &at));
-			ksk_wd_cut_add(&cut, c->fkey, at);
+			cut_key[cut.n] = c->fkey;
+			ksk_id_cut_add(&cut, at, c->fkey == GK_TRACE_AT ? 32 : 16);
 			break;
 		}
 		}
@@ -1878,7 +1779,7 @@ static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
 		return ksk_wd_fail(c, KSK_ERECORD,
 		                   "time_ns and observed_ns are both 0 or absent");
 	if (cut.n)
-		KSK_TRY(ksk_wd_log_cuts(c, m, l, &cut));
+		KSK_TRY(ksk_wd_log_cuts(c, m, l, &cut, cut_key));
 	return ksk_wd_resource_ref(c, l->resource);
 }
 
@@ -2230,16 +2131,16 @@ static bool ksk_wdf_attrs(ksk_wd *c, ksk_wdf *r, ksk_attr **out, uint32_t *n_out
  * keys need, cuts that fit, and each insertion point at a character
  * boundary of the wire body (inserting ASCII there keeps it valid, so the
  * slow path would borrow the same bytes). Anything else: false. */
-static bool ksk_wdf_log_cuts(ksk_wd *c, ksk_wdf *r, ksk_log *l, ksk_wd_cut *k)
+static bool ksk_wdf_log_cuts(ksk_wd *c, ksk_wdf *r, ksk_log *l, ksk_id_cut *k)
 {
 	if (l->body.type != KSK_VAL_STR)
 		return false;
 	for (uint32_t i = 0; i < k->n; i++)
-		if (k->key[i] == GK_TRACE_AT ? !l->has_trace : !l->has_span)
+		if (k->len[i] == 32 ? !l->has_trace : !l->has_span)
 			return false;
 	const char *b = l->body.u.s.ptr;
 	uint32_t blen = l->body.u.s.len;
-	if (ksk_wd_cut_fit(k, blen))
+	if (ksk_id_cut_fit(k, blen))
 		return false;
 	uint32_t shift = 0;
 	for (uint32_t i = 0; i < k->n; i++) {
@@ -2267,7 +2168,7 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 	unsigned last = 0;
 	bool have_res = false;
 	uint64_t v;
-	ksk_wd_cut cut = {0};
+	ksk_id_cut cut = {0};
 	for (uint32_t j = 1; j < pairs; j++) {
 		const uint8_t *kp = ksk_wdf_take(r, 1);
 		if (!kp || *kp <= last || *kp > GK_MAX)
@@ -2338,7 +2239,7 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 		case GK_SPAN_AT:
 			if (!ksk_wdf_uint(r, &v) || v > UINT32_MAX)
 				return false;
-			ksk_wd_cut_add(&cut, last, (uint32_t)v);
+			ksk_id_cut_add(&cut, (uint32_t)v, last == GK_TRACE_AT ? 32 : 16);
 			break;
 		default:
 			return false;

@@ -202,12 +202,14 @@ typedef struct ksk_log {
 	ksk_str scope_name;
 	ksk_str scope_version;
 	uint32_t resource;                  /* index into the batch's resources */
-	/* Encoder hints, never set by a decoder: the body (a string) holds the
-	 * lowercase hex digits of trace_id / span_id ending at this byte
-	 * offset (0 = no hint). The encoder checks a hint against the ID and
-	 * then leaves those digits out of the wire body; the decoder puts
-	 * them back (docs/WIRE.md 2.5, keys 15 and 16). A wrong hint only
-	 * means the body is sent whole. */
+	/* Hints: the body (a string) holds the lowercase hex digits of
+	 * trace_id / span_id ending at this byte offset (0 = no hint). Set by
+	 * the agent's parser where it found the IDs, and by decoders where
+	 * they put such digits back. Writers (the wire encoder, the segment
+	 * writer) check a hint against the ID and then leave those digits
+	 * out, to be put back on reading (docs/WIRE.md 2.5, keys 15 and 16;
+	 * docs/STORAGE.md, log records). A wrong hint only means the body
+	 * is kept whole. */
 	uint32_t trace_hex_end;
 	uint32_t span_hex_end;
 } ksk_log;
@@ -228,6 +230,48 @@ void ksk_hex_encode(const uint8_t *id, size_t n, char *out);
  *  @return : true on success; false on a bad digit or a bad length. */
 bool ksk_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n,
                     bool pad);
+
+/* ---- ID digits cut out of a log body ------------------------------------ */
+
+/* Where a log's string body holds the hex digits of its IDs, which a
+ * writer may leave out and a reader put back. Offsets are positions in the
+ * whole body; the ranges never overlap. */
+typedef struct ksk_id_cut {
+	uint32_t n;      /* 0, 1 or 2 */
+	uint32_t at[2];  /* where the digits start in the whole body */
+	uint8_t len[2];  /* 32 (trace ID) or 16 (span ID) */
+} ksk_id_cut;
+
+/*! ksk_log_id_cuts() : the digits `l`'s string body can go without: where
+ *  its hints point at exactly the lowercase hex of its non-zero trace_id /
+ *  span_id (checked here). A span range overlapping the trace range is
+ *  left in. Sorted by offset. */
+void ksk_log_id_cuts(const ksk_log *l, ksk_id_cut *c);
+
+/*! ksk_id_cut_add() : appends a cut of `len` (32 or 16) digits at `at`
+ *  (readers, in the order they read them; at most 2). */
+void ksk_id_cut_add(ksk_id_cut *c, uint32_t at, uint8_t len);
+
+/*! ksk_id_cut_fit() : sorts `c` by offset and checks it against a body of
+ *  `len` bytes without the digits: the first cut at most `len`, the second
+ *  after the first's digits and at most `len` plus them.
+ *  @return : 0 when it fits, else 1 + the index (after sorting) of the
+ *            first cut that does not. */
+uint32_t ksk_id_cut_fit(ksk_id_cut *c, uint32_t len);
+
+/*! ksk_id_cut_split() : copies `body` (len bytes) without the digits of
+ *  `c` (which fits it) to `out` (room for len bytes).
+ *  @return : the bytes written. */
+uint32_t ksk_id_cut_split(const char *body, uint32_t len, const ksk_id_cut *c, char *out);
+
+/*! ksk_id_cut_join() : copies the digit-less `part` (len bytes, `c` fits
+ *  it) to `out` with the digits put back: 32-digit cuts are the lowercase
+ *  hex of `trace_id`, 16-digit cuts of `span_id`. `out` holds len plus the
+ *  digits. Sets the hints of `hints` (when not NULL) to where the digits
+ *  now end. @return : the bytes written. */
+uint32_t ksk_id_cut_join(const char *part, uint32_t len, const ksk_id_cut *c,
+                         const uint8_t trace_id[KSK_TRACE_ID_LEN],
+                         const uint8_t span_id[KSK_SPAN_ID_LEN], char *out, ksk_log *hints);
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -1240,6 +1241,132 @@ static void test_log_only_traces(void **state)
 	fx_free(f);
 }
 
+/* fills `f` with NB batches of logs whose bodies carry their IDs' digits
+ * (key form, a traceparent, upper case, none), hinted when `hint` */
+static void fx_digit_logs(fx *f, bool hint)
+{
+	ksk_wire_enc *enc;
+	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &enc), KSK_OK);
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	for (int bi = 0; bi < 2; bi++) {
+		ksk_attr ra[1] = {{KSK_STR("service.name"), ksk_val_str(KSK_STR("shop"))}};
+		ksk_resource r = {.attrs = ra, .n_attrs = 1};
+		uint32_t ri;
+		assert_int_equal(ksk_wire_enc_resource(enc, &r, &ri), KSK_OK);
+		for (uint32_t i = 0; i < 2000; i++) {
+			ksk_log l;
+			memset(&l, 0, sizeof(l));
+			l.resource = ri;
+			l.time_ns = BASE_NS + (uint64_t)bi * 1000000000ull + i * 1000ull;
+			uint8_t ids[24];
+			for (int k = 0; k < 24; k++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				ids[k] = (uint8_t)x;
+			}
+			memcpy(l.trace_id, ids, 16);
+			memcpy(l.span_id, ids + 16, 8);
+			if (i % 4 == 1) /* a trace with many logs */
+				memset(l.trace_id, 0x5a, 16);
+			char th[33], sh[17], body[200];
+			ksk_hex_encode(l.trace_id, 16, th);
+			ksk_hex_encode(l.span_id, 8, sh);
+			int n;
+			switch (i % 4) {
+			case 0:
+			case 1:
+				n = snprintf(body, sizeof(body), "GET /o/%u trace_id=%s span_id=%s ok", i, th, sh);
+				l.trace_hex_end = (uint32_t)(strstr(body, th) - body) + 32;
+				l.span_hex_end = (uint32_t)n - 3;
+				break;
+			case 2:
+				snprintf(body, sizeof(body), "00-%s-%s-01 \xc3\xa9", th, sh);
+				l.trace_hex_end = 35;
+				l.span_hex_end = 52;
+				break;
+			default: /* upper case: never cut */
+				for (int k = 0; k < 32; k++)
+					th[k] = (char)toupper((unsigned char)th[k]);
+				snprintf(body, sizeof(body), "x trace_id=%s", th);
+				l.trace_hex_end = 2 + 9 + 32;
+				break;
+			}
+			if (!hint)
+				l.trace_hex_end = l.span_hex_end = 0;
+			l.body = ksk_val_str(ksk_str_c(body));
+			assert_int_equal(ksk_wire_enc_log(enc, &l), KSK_OK);
+		}
+		fx_keep(f, enc, 700 + (uint64_t)bi);
+		ksk_wire_enc_reset(enc);
+	}
+	ksk_wire_enc_destroy(enc);
+}
+
+typedef struct bodyset {
+	const fx *f;
+	int n;
+} bodyset;
+
+/* every hit is one of the fixture's logs, body and all */
+static bool body_cb(void *ctx, const col_log_hit *h)
+{
+	bodyset *b = ctx;
+	const ksk_log *g = &h->log;
+	bool found = false;
+	for (int bi = 0; bi < b->f->nb && !found; bi++)
+		for (uint32_t i = 0; i < b->f->b[bi]->n_logs && !found; i++) {
+			const ksk_log *w = &b->f->b[bi]->logs[i];
+			if (w->time_ns == g->time_ns) {
+				assert_true(ksk_value_eq(&w->body, &g->body));
+				assert_memory_equal(w->trace_id, g->trace_id, 16);
+				found = true;
+			}
+		}
+	assert_true(found);
+	b->n++;
+	return true;
+}
+
+/* Bodies stored without their ID digits (SG_LF_CUT): the segment gives
+ * every body back byte for byte (trace fetch and log search), and is
+ * smaller than the same logs stored whole. */
+static void test_id_digits_cut(void **state)
+{
+	(void)state;
+	fx *whole = fx_new();
+	fx_digit_logs(whole, false);
+	col_seg_info iw, ic;
+	fx_write(whole, &iw);
+	fx *f = fx_new();
+	fx_digit_logs(f, true);
+	fx_write(f, &ic);
+	struct stat stw, stc;
+	assert_int_equal(stat(whole->path, &stw), 0);
+	assert_int_equal(stat(f->path, &stc), 0);
+	/* 3 of 4 logs lose 48 random digits (~24 bytes compressed each) */
+	if (!(stc.st_size + 3000 * 16 < stw.st_size))
+		fail_msg("cut %lld bytes, whole %lld", (long long)stc.st_size, (long long)stw.st_size);
+	print_message("segment: %lld bytes with the digits cut, %lld whole\n", (long long)stc.st_size, (long long)stw.st_size);
+	col_seg *s = fx_open(f);
+	ksk_arena *a;
+	assert_int_equal(ksk_arena_create(NULL, 0, 0, &a), KSK_OK);
+	for (int bi = 0; bi < f->nb; bi++)
+		for (uint32_t i = bi; i < f->b[bi]->n_logs; i += 7) {
+			check_trace(f, s, f->b[bi]->logs[i].trace_id, a);
+			ksk_arena_reset(a);
+		}
+	col_log_search q;
+	memset(&q, 0, sizeof(q));
+	bodyset b = {f, 0};
+	assert_int_equal(col_seg_logs(s, &q, a, body_cb, &b, NULL), KSK_OK);
+	assert_int_equal(b.n, 4000);
+	ksk_arena_destroy(a);
+	col_seg_close(s);
+	fx_free(f);
+	fx_free(whole);
+}
+
 static void test_corrupt(void **state)
 {
 	(void)state;
@@ -1791,6 +1918,7 @@ int main(void)
 		cmocka_unit_test(test_threads),   cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_time_scale), cmocka_unit_test(test_split_trace),
 		cmocka_unit_test(test_log_only_traces),
+		cmocka_unit_test(test_id_digits_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kiseki/record.h"
@@ -144,10 +145,71 @@ static void test_severity_and_kind(void **state)
 	assert_string_equal(ksk_span_kind_name((ksk_span_kind)9), "unknown");
 }
 
+/* ksk_log_id_cuts / split / join: only checked lowercase digits are cut,
+ * in body order; joining gives the body back and the hints; fit rules. */
+static void test_id_cuts(void **state)
+{
+	(void)state;
+	ksk_log l;
+	memset(&l, 0, sizeof(l));
+	for (int i = 0; i < 16; i++)
+		l.trace_id[i] = (uint8_t)(0x10 + i);
+	for (int i = 0; i < 8; i++)
+		l.span_id[i] = (uint8_t)(0xe0 + i);
+	char th[33], sh[17], body[128];
+	ksk_hex_encode(l.trace_id, 16, th);
+	ksk_hex_encode(l.span_id, 8, sh);
+	int n = snprintf(body, sizeof(body), "s=%s t=%s.", sh, th);
+	l.body = ksk_val_str(ksk_str_c(body));
+	l.trace_hex_end = 2 + 16 + 3 + 32;
+	l.span_hex_end = 2 + 16;
+	ksk_id_cut c;
+	ksk_log_id_cuts(&l, &c);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.at[0], 2); /* span first: body order */
+	assert_int_equal(c.len[0], 16);
+	assert_int_equal(c.at[1], 21);
+	assert_int_equal(c.len[1], 32);
+	char part[128], whole[128];
+	uint32_t pn = ksk_id_cut_split(body, (uint32_t)n, &c, part);
+	assert_int_equal(pn, (uint32_t)n - 48);
+	assert_memory_equal(part, "s= t=.", pn);
+	assert_int_equal(ksk_id_cut_fit(&c, pn), 0);
+	ksk_log h;
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(ksk_id_cut_join(part, pn, &c, l.trace_id, l.span_id, whole, &h), n);
+	assert_memory_equal(whole, body, (size_t)n);
+	assert_int_equal(h.trace_hex_end, l.trace_hex_end);
+	assert_int_equal(h.span_hex_end, l.span_hex_end);
+	/* unchecked hints are not cut: wrong place, zero ID, not a string */
+	l.trace_hex_end++;
+	ksk_log_id_cuts(&l, &c);
+	assert_int_equal(c.n, 1);
+	memset(l.span_id, 0, 8);
+	ksk_log_id_cuts(&l, &c);
+	assert_int_equal(c.n, 0);
+	l.body = ksk_val_int(5);
+	ksk_log_id_cuts(&l, &c);
+	assert_int_equal(c.n, 0);
+	/* fit: past the end, overlapping, touching */
+	ksk_id_cut k = {0};
+	ksk_id_cut_add(&k, 3, 32);
+	assert_int_equal(ksk_id_cut_fit(&k, 2), 1);
+	assert_int_equal(ksk_id_cut_fit(&k, 3), 0);
+	ksk_id_cut_add(&k, 34, 16);
+	assert_int_equal(ksk_id_cut_fit(&k, 3), 2);  /* starts inside the first */
+	k.at[1] = 35;
+	assert_int_equal(ksk_id_cut_fit(&k, 3), 0);  /* right after it, at the end */
+	assert_int_equal(ksk_id_cut_fit(&k, 2), 1);
+	k.at[1] = 0; /* sorted first: span digits at 0, trace at 3 would overlap */
+	assert_int_equal(ksk_id_cut_fit(&k, 40), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hex_roundtrip_and_errors),
+		cmocka_unit_test(test_id_cuts),
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_utf8_repair),
 		cmocka_unit_test(test_value_eq_and_find),
