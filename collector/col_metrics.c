@@ -51,6 +51,8 @@ int col_metrics_render_collector(void *ctx, const char *path, ksk_buf *out)
 	ksk_prom_gauge(out, "kiseki_collector_segments", "Live sealed segments.", s.segments_sealed);
 	ksk_prom_gauge(out, "kiseki_collector_segments_sealing", "Full open segments rotated out and waiting to be sealed.", s.segments_sealing);
 	ksk_prom_gauge(out, "kiseki_collector_wal_bytes", "Bytes in the open write-ahead segment.", s.wal_bytes);
+	ksk_prom_gauge(out, "kiseki_collector_open_segment_raw_bytes",
+	               "Decompressed payload bytes of the batches in the open segment.", s.open_raw_bytes);
 	ksk_prom_counter(out, "kiseki_collector_segments_dropped_total", "Sealed segments dropped by retention.", s.segments_dropped);
 	ksk_prom_counter(out, "kiseki_collector_segments_quarantined_total", "Sealed segments quarantined as corrupt.", s.segments_quarantined);
 	ksk_prom_counter(out, "kiseki_collector_seals_from_log_total", "Seals that read their write-ahead log back (the open segment had spans, or the collector restarted).", s.seals_from_log);

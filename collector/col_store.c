@@ -88,6 +88,7 @@ typedef struct st_src {
 	col_mem *mem;         /* ST_MEM: owned */
 	col_wal *wal;         /* ST_MEM: owned */
 	uint64_t first_ns;    /* ST_MEM: wall time of the first batch (0 none); atomic */
+	uint64_t raw;         /* ST_MEM: payload bytes of its batches, decompressed; atomic */
 	bool sealing;         /* ST_MEM: rotated out, waiting to be sealed */
 	bool claimed;         /* ST_MEM, state_mu: a thread is sealing it */
 	col_segw *w;          /* ST_MEM: its segment, built as batches are
@@ -456,6 +457,7 @@ static ksk_err replay_rec(void *ctx, uint64_t off, const uint8_t *body,
 	KSK_TRY(col_mem_add(r->mem, &hdr, b, off, len));
 	if (!dd_add(s->al, &s->dd, hdr.agent_id, hdr.seq))
 		return KSK_ENOMEM;
+	r->x->raw += hdr.raw_len;
 	if (!r->first_ns)
 		r->first_ns = hdr.created_ns ? hdr.created_ns : 1;
 	r->batches++;
@@ -524,6 +526,19 @@ static void quarantine(col_store *s, const char *path, const char *name,
 
 static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei);
 static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei);
+
+/* The open segment `x` is full: its log has segment_max_bytes, or its
+ * batches hold COL_RAW_PER_LOG times that decompressed. Memory (the
+ * index, the segment's rows) follows the records, not the log's
+ * compressed bytes: without the second bound a stream that compresses
+ * 20x would keep 20x the records of one that compresses 1x. */
+#define COL_RAW_PER_LOG 3
+static bool src_full(const col_store *s, const st_src *x)
+{
+	uint64_t m = s->o.segment_max_bytes;
+	return m && (col_wal_end(x->wal) >= m ||
+	             __atomic_load_n(&x->raw, __ATOMIC_RELAXED) >= COL_RAW_PER_LOG * m);
+}
 
 ksk_err col_store_open(const col_store_opts *opts, col_store **out,
                        ksk_errinfo *ei)
@@ -813,7 +828,7 @@ ksk_err col_store_append(col_store *s, const ksk_frame_hdr *hdr,
 		return KSK_OK;
 	}
 	bool woke = false;
-	if (s->o.segment_max_bytes && col_wal_end(x->wal) >= s->o.segment_max_bytes) {
+	if (src_full(s, x)) {
 		ksk_err brc = make_room_locked(s, &woke, ei);
 		if (brc != KSK_OK) {
 			pthread_mutex_unlock(&s->app_mu);
@@ -859,6 +874,7 @@ ksk_err col_store_append(col_store *s, const ksk_frame_hdr *hdr,
 	}
 	if (!__atomic_load_n(&x->first_ns, __ATOMIC_RELAXED))
 		__atomic_store_n(&x->first_ns, ksk_clock_wall(s->clk), __ATOMIC_RELAXED);
+	__atomic_fetch_add(&x->raw, (uint64_t)hdr->raw_len, __ATOMIC_RELAXED);
 	src_ref(x);
 	pthread_mutex_unlock(&s->app_mu);
 	bool sync = s->o.fsync_mode == COL_FSYNC_ALWAYS;
@@ -1077,7 +1093,7 @@ static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei)
 	until.tv_nsec = (long)(ns % 1000000000ull);
 	uint32_t max = s->o.max_sealing ? s->o.max_sealing : 1;
 	for (;;) {
-		if (col_wal_end(s->active->wal) < s->o.segment_max_bytes)
+		if (!src_full(s, s->active))
 			return KSK_OK; /* another appender rotated it */
 		uint32_t n = n_sealing(s);
 		if (n < max) {
@@ -1091,8 +1107,7 @@ static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei)
 		}
 		if (!s->o.backlog_wait_ns ||
 		    pthread_cond_timedwait(&s->sealed_cv, &s->app_mu, &until) == ETIMEDOUT) {
-			if (col_wal_end(s->active->wal) < s->o.segment_max_bytes ||
-			    n_sealing(s) < max)
+			if (!src_full(s, s->active) || n_sealing(s) < max)
 				continue;
 			st_add(&s->backlog_busy, 1);
 			return ksk_errinfo_set(ei, KSK_EBUSY, "sealing backlog: %u segments "
@@ -1309,7 +1324,7 @@ ksk_err col_store_tick(col_store *s, ksk_errinfo *ei)
 		}
 	}
 	uint64_t now = ksk_clock_wall(s->clk);
-	bool too_big = s->o.segment_max_bytes && col_wal_end(act->wal) >= s->o.segment_max_bytes;
+	bool too_big = src_full(s, act);
 	uint64_t first = __atomic_load_n(&act->first_ns, __ATOMIC_RELAXED);
 	bool too_old = s->o.segment_max_age_ns && first &&
 	               now >= first + s->o.segment_max_age_ns;
@@ -1364,8 +1379,11 @@ void col_store_stats_get(col_store *s, col_store_stats *out)
 		} else {
 			uint64_t e = col_wal_end(x->wal);
 			out->bytes_stored += e;
-			if (x == s->active)
+			if (x == s->active) {
 				out->wal_bytes = e;
+				out->open_raw_bytes = __atomic_load_n(&x->raw, __ATOMIC_RELAXED);
+				out->open_full = src_full(s, x);
+			}
 		}
 	}
 	pthread_mutex_unlock(&s->state_mu);

@@ -190,6 +190,10 @@ typedef struct col_store_stats {
 	uint64_t fsync_ns_sum;        /* total time in fsync */
 	uint64_t fsync_ns_max;
 	uint64_t wal_bytes;           /* size of the open segment */
+	uint64_t open_raw_bytes;      /* its batches decompressed (it is full at
+	                                 3x segment_max_bytes of these too) */
+	bool open_full;               /* the open segment is full (an append
+	                                 rotates it, or waits for room) */
 } col_store_stats;
 
 void col_store_stats_get(col_store *s, col_store_stats *out);

@@ -1330,6 +1330,42 @@ static void test_seal_by_size_and_age(void **state)
 	frm_free(&y);
 }
 
+/* The open segment is also full once its batches hold 3x segment_max_bytes
+ * decompressed, however well they compress: memory follows the records. */
+static void test_seal_by_raw_size(void **state)
+{
+	fx *f = *state;
+	f->o.segment_max_bytes = 20000;
+	store_open(f);
+	frm x[8];
+	uint64_t wal_max = 0;
+	for (int i = 0; i < 8; i++) {
+		ksk_wire_enc_reset(f->enc);
+		uint32_t r = res(f, "svc", "host-1");
+		for (int k = 0; k < 200; k++) /* ~20 KB raw, a few hundred bytes framed */
+			logrec(f, r, (uint64_t)(i * 1000 + k), 9, (uint8_t)(1 + k % 3),
+			       "the same log line, again and again and again and again, fine");
+		frame_enc(f, (uint64_t)i + 1, &x[i]);
+		assert_true(x[i].len * 20 < x[i].hdr.raw_len);
+		assert_int_equal(append(f, &x[i]), COL_APPEND_STORED);
+		col_store_stats st;
+		col_store_stats_get(f->s, &st);
+		if (st.wal_bytes > wal_max)
+			wal_max = st.wal_bytes;
+		assert_int_equal(col_store_tick(f->s, NULL), KSK_OK);
+	}
+	col_store_stats st;
+	col_store_stats_get(f->s, &st);
+	/* the log never reached the byte bound, the records the raw one */
+	assert_true(wal_max < f->o.segment_max_bytes);
+	assert_true(st.open_raw_bytes < 3 * f->o.segment_max_bytes);
+	assert_true(st.segments_sealed >= 2);
+	for (int i = 0; i < 8; i++) {
+		check_batch_served(f, &x[i]);
+		frm_free(&x[i]);
+	}
+}
+
 /* The bytes of DIR/seg-000001.ksg (malloc'd). */
 static uint8_t *read_seg1(const fx *f, size_t *len)
 {
@@ -1479,7 +1515,7 @@ static void test_sealing_backlog(void **state)
 		col_store_stats_get(f->s, &st);
 		pthread_t th;
 		tick_later tl = {f, 50};
-		bool full = st.wal_bytes >= f->o.segment_max_bytes && st.segments_sealing >= 1;
+		bool full = st.open_full && st.segments_sealing >= 1;
 		waited += full;
 		if (full)
 			assert_int_equal(pthread_create(&th, NULL, tick_later_main, &tl), 0);
@@ -1964,6 +2000,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_wal_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_in_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal_by_size_and_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_by_raw_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sealing_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal_paths_same_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_seals, setup, teardown),
