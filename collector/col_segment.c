@@ -886,15 +886,48 @@ static ksk_err sgw_sort_keys(sgw_fin *f, sgw_skey *k, size_t n)
 	return KSK_OK;
 }
 
-/* Sorts keys by (time, index); logs mostly arrive in time order, so an
- * ordered run costs one pass. */
-static void sgw_sort_time(sgw_skey *k, size_t n)
+/* Sorts keys by (time, index). Logs mostly arrive in time order, so an
+ * ordered run costs one pass. Otherwise (batches appended a little out of
+ * order by concurrent workers: long sorted runs with jumps) an LSD radix
+ * sort on the bytes of t that differ between the smallest and largest
+ * time: stable, and the keys come in index order, so ties stay by index.
+ * About 5 passes for a segment's ~1M logs, where qsort made ~20M calls
+ * to the comparison (5% of a log-heavy collector's CPU). Falls back to
+ * qsort when there is no memory for the second buffer. */
+static void sgw_sort_time(const ksk_alloc *al, sgw_skey *k, size_t n)
 {
 	size_t i = 1;
 	while (i < n && sgw_cmp_time(&k[i - 1], &k[i]) < 0)
 		i++;
-	if (i < n)
+	if (i >= n)
+		return;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t j = 0; j < n; j++) {
+		lo = k[j].t < lo ? k[j].t : lo;
+		hi = k[j].t > hi ? k[j].t : hi;
+	}
+	sgw_skey *tmp = n >= 1024 ? ksk_malloc(al, n * sizeof(sgw_skey)) : NULL;
+	if (!tmp) {
 		sg_qsort(k, n, sizeof(sgw_skey), sgw_cmp_time);
+		return;
+	}
+	sgw_skey *src = k, *dst = tmp;
+	uint64_t diff = lo ^ hi;
+	for (unsigned sh = 0; sh < 64 && (diff >> sh); sh += 8) {
+		size_t cnt[257] = {0};
+		for (size_t j = 0; j < n; j++)
+			cnt[((src[j].t >> sh) & 0xff) + 1]++;
+		for (int b = 0; b < 256; b++)
+			cnt[b + 1] += cnt[b];
+		for (size_t j = 0; j < n; j++)
+			dst[cnt[(src[j].t >> sh) & 0xff]++] = src[j];
+		sgw_skey *x = src;
+		src = dst;
+		dst = x;
+	}
+	if (src != k)
+		memcpy(k, src, n * sizeof(sgw_skey));
+	ksk_free(al, tmp);
 }
 
 static int sgw_cmp_istr(const void *a, const void *b)
@@ -1049,7 +1082,7 @@ static ksk_err sgf_group(sgw_fin *f)
 	}
 	KSK_TRY(sgw_sort_keys(f, f->sk, ns));
 	KSK_TRY(sgw_sort_keys(f, f->lk, f->n_lk));
-	sgw_sort_time(f->lt, nl);
+	sgw_sort_time(f->alloc, f->lt, nl);
 	size_t i = 0, j = 0;
 	f->n_tr = 0;
 	while (i < ns || j < f->n_lk) {
