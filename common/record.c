@@ -28,14 +28,6 @@ bool ksk_str_eq(ksk_str a, ksk_str b)
 	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-bool ksk_id_is_zero(const uint8_t *id, size_t n)
-{
-	uint8_t acc = 0;
-	for (size_t i = 0; i < n; i++)
-		acc |= id[i];
-	return acc == 0;
-}
-
 /* ---- ID digits cut out of a log body ----------------------------------- */
 
 /* the 2n lowercase hex digits of id[0, n), no NUL */

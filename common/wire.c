@@ -283,18 +283,6 @@ uint32_t ksk_wire_enc_resources(const ksk_wire_enc *e)
 	return e->n_resources;
 }
 
-/* ksk_id_is_zero() for the 8- and 16-byte IDs, inlined (called several
- * times per record) */
-static inline bool ksk_we_id_zero(const uint8_t *id, size_t n)
-{
-	uint64_t acc = 0, w;
-	for (size_t i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, id + i, 8);
-		acc |= w;
-	}
-	return acc == 0;
-}
-
 /* ---- encoder validation: the decoder's rules, checked before writing ---- */
 
 static bool ksk_we_str_ok(const ksk_wire_enc *e, ksk_str s)
@@ -499,7 +487,7 @@ static uint32_t ksk_we_link_pairs(const ksk_link *lk)
 static uint32_t ksk_we_span_pairs(const ksk_span *s)
 {
 	/* always: type, trace_id, span_id, name, start, end, resource */
-	return 7 + !ksk_we_id_zero(s->parent_id, KSK_SPAN_ID_LEN) +
+	return 7 + !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN) +
 	       (s->kind != 0) + (s->status != 0) + (s->status_msg.len != 0) +
 	       (s->n_attrs != 0) + (s->n_events != 0) + (s->n_links != 0) +
 	       (s->trace_state.len != 0) + (s->flags != 0) +
@@ -520,8 +508,8 @@ static uint32_t ksk_we_log_pairs(const ksk_log *l)
 	return 2 + (l->time_ns != 0) + ksk_we_log_observed(l) +
 	       (l->severity != 0) + (l->severity_text.len != 0) +
 	       (l->body.type != KSK_VAL_EMPTY) + (l->n_attrs != 0) +
-	       !ksk_we_id_zero(l->trace_id, KSK_TRACE_ID_LEN) +
-	       !ksk_we_id_zero(l->span_id, KSK_SPAN_ID_LEN) + (l->flags != 0) +
+	       !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN) +
+	       !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN) + (l->flags != 0) +
 	       (l->event_name.len != 0) + (l->scope_name.len != 0) +
 	       (l->scope_version.len != 0) + (l->dropped_attrs != 0);
 }
@@ -529,8 +517,8 @@ static uint32_t ksk_we_log_pairs(const ksk_log *l)
 static bool ksk_we_span_ok(const ksk_wire_enc *e, const ksk_span *s)
 {
 	const ksk_wire_limits *l = &e->lim;
-	if (ksk_we_id_zero(s->trace_id, KSK_TRACE_ID_LEN) ||
-	    ksk_we_id_zero(s->span_id, KSK_SPAN_ID_LEN))
+	if (ksk_id_is_zero(s->trace_id, KSK_TRACE_ID_LEN) ||
+	    ksk_id_is_zero(s->span_id, KSK_SPAN_ID_LEN))
 		return false;
 	if (s->end_ns < s->start_ns || (unsigned)s->kind > KSK_KIND_CONSUMER ||
 	    (unsigned)s->status > KSK_STATUS_ERROR ||
@@ -557,8 +545,8 @@ static bool ksk_we_span_ok(const ksk_wire_enc *e, const ksk_span *s)
 		return false;
 	for (uint32_t i = 0; i < s->n_links; i++) {
 		const ksk_link *lk = &s->links[i];
-		if (ksk_we_id_zero(lk->trace_id, KSK_TRACE_ID_LEN) ||
-		    ksk_we_id_zero(lk->span_id, KSK_SPAN_ID_LEN) ||
+		if (ksk_id_is_zero(lk->trace_id, KSK_TRACE_ID_LEN) ||
+		    ksk_id_is_zero(lk->span_id, KSK_SPAN_ID_LEN) ||
 		    !ksk_we_str_ok(e, lk->trace_state) ||
 		    !ksk_we_attrs_ok(e, lk->attrs, lk->n_attrs) ||
 		    ksk_we_link_pairs(lk) > l->max_container)
@@ -608,7 +596,7 @@ ksk_err ksk_wire_enc_span(ksk_wire_enc *e, const ksk_span *s)
 		return KSK_EINVAL;
 	msgpack_packer *pk = &e->pk;
 	size_t mark = e->buf.len;
-	bool parent = !ksk_we_id_zero(s->parent_id, KSK_SPAN_ID_LEN);
+	bool parent = !ksk_id_is_zero(s->parent_id, KSK_SPAN_ID_LEN);
 	msgpack_pack_map(pk, ksk_we_span_pairs(s));
 	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_SPAN);
 	ksk_we_kid(pk, SK_TRACE_ID, s->trace_id, KSK_TRACE_ID_LEN);
@@ -952,8 +940,8 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		return KSK_EINVAL;
 	msgpack_packer *pk = &e->pk;
 	size_t mark = e->buf.len;
-	bool trace = !ksk_we_id_zero(l->trace_id, KSK_TRACE_ID_LEN);
-	bool span = !ksk_we_id_zero(l->span_id, KSK_SPAN_ID_LEN);
+	bool trace = !ksk_id_is_zero(l->trace_id, KSK_TRACE_ID_LEN);
+	bool span = !ksk_id_is_zero(l->span_id, KSK_SPAN_ID_LEN);
 	ksk_id_cut cut;
 	ksk_log_id_cuts(l, &cut);
 	ksk_log lc;

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kiseki/arena.h"
 
@@ -216,8 +217,21 @@ typedef struct ksk_log {
 
 /* ---- IDs ---------------------------------------------------------------- */
 
-/*! ksk_id_is_zero() : true when all `n` bytes are 0 (an invalid OTel ID). */
-bool ksk_id_is_zero(const uint8_t *id, size_t n);
+/*! ksk_id_is_zero() : true when all `n` bytes are 0 (an invalid OTel ID).
+ *  Inline: called several times for every record on the hot paths. */
+static inline bool ksk_id_is_zero(const uint8_t *id, size_t n)
+{
+	uint64_t acc = 0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, id + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= id[i];
+	return acc == 0;
+}
 
 /*! ksk_hex_encode() : writes 2*n lowercase hex digits and a NUL to `out`
  *  (which must hold 2*n+1 bytes). */
