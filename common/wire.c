@@ -145,7 +145,8 @@ enum { /* log */
 	GK_DROPPED_ATTRS = 14,
 	GK_TRACE_AT = 15,
 	GK_SPAN_AT = 16,
-	GK_MAX = 16,
+	GK_ATTRS_PREV = 17,
+	GK_MAX = 17,
 };
 
 #define BIT(k) (1ull << (k))
@@ -173,7 +174,7 @@ static const char *const ksk_log_keys[GK_MAX + 1] = {
 	"severity_text", "body",       "attrs",         "trace_id",
 	"span_id",       "flags",      "resource",      "event_name",
 	"scope_name",    "scope_version", "dropped_attrs", "trace_id_at",
-	"span_id_at"};
+	"span_id_at",    "attrs_prev"};
 
 #define SPAN_REQUIRED                                                          \
 	(BIT(SK_TRACE_ID) | BIT(SK_SPAN_ID) | BIT(SK_NAME) | BIT(SK_START) |   \
@@ -213,6 +214,10 @@ struct ksk_wire_enc {
 	uint32_t count;         /* records in buf */
 	uint32_t n_resources;   /* resource records in buf */
 	ksk_buf cut;            /* a log body without its ID digits (scratch) */
+	size_t at0, at1;        /* the log being written: its key 6 and attribute
+	                           map span buf[at0, at1) (at1 = at0: none) */
+	size_t prev_at, prev_n; /* the previous log's key 6 and map in buf
+	                           (prev_n = 0: it had none, or no log yet) */
 };
 
 static int ksk_we_write(void *data, const char *p, size_t n)
@@ -264,6 +269,7 @@ void ksk_wire_enc_reset(ksk_wire_enc *e)
 	ksk_buf_clear(&e->buf);
 	e->count = 0;
 	e->n_resources = 0;
+	e->prev_n = 0;
 }
 
 const uint8_t *ksk_wire_enc_data(const ksk_wire_enc *e, size_t *len)
@@ -882,13 +888,16 @@ static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span,
 		*p++ = GK_BODY;
 		p = ksk_wx_value(p, &l->body);
 	}
+	e->at0 = e->at1 = 0;
 	if (l->n_attrs) {
+		e->at0 = (size_t)(p - e->buf.data);
 		*p++ = GK_ATTRS;
 		p = ksk_wx_map(p, l->n_attrs);
 		for (uint32_t i = 0; i < l->n_attrs; i++) {
 			p = ksk_wx_str(p, l->attrs[i].key.ptr, l->attrs[i].key.len);
 			p = ksk_wx_value(p, &l->attrs[i].value);
 		}
+		e->at1 = (size_t)(p - e->buf.data);
 	}
 	if (trace) {
 		*p++ = GK_TRACE_ID;
@@ -931,6 +940,30 @@ static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span,
 	return true;
 }
 
+/* The end of a log append: when its attributes are byte for byte those of
+ * the previous log in the payload (a file's path on every line), key 6 and
+ * the map make way for `17: true` (key 17 attrs_prev, at the end, so the
+ * keys stay ascending and the pair count is the same); then commit. */
+static ksk_err ksk_we_log_finish(ksk_wire_enc *e, size_t mark)
+{
+	if (e->buf.err != KSK_OK)
+		return ksk_we_finish(e, mark);
+	size_t n = e->at1 - e->at0;
+	uint8_t *b = e->buf.data;
+	if (n && n == e->prev_n && memcmp(b + e->at0, b + e->prev_at, n) == 0) {
+		size_t end = e->buf.len;
+		memmove(b + e->at0, b + e->at1, end - e->at1);
+		end -= n;
+		b[end++] = GK_ATTRS_PREV; /* n >= 2: the room is there */
+		b[end++] = 0xc3;
+		e->buf.len = end;
+	} else {
+		e->prev_at = e->at0;
+		e->prev_n = n;
+	}
+	return ksk_we_finish(e, mark);
+}
+
 ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 {
 	if (!e || !l)
@@ -954,7 +987,7 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		cut.n = 0;
 	}
 	if (!e->lim.enc_packer_only && ksk_wx_log(e, l, trace, span, &cut))
-		return ksk_we_finish(e, mark);
+		return ksk_we_log_finish(e, mark);
 	msgpack_pack_map(pk, ksk_we_log_pairs(l) + cut.n);
 	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_LOG);
 	if (l->time_ns)
@@ -969,9 +1002,12 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		ksk_we_key(pk, GK_BODY);
 		ksk_we_value(pk, &l->body);
 	}
+	e->at0 = e->at1 = 0;
 	if (l->n_attrs) {
+		e->at0 = e->buf.len;
 		ksk_we_key(pk, GK_ATTRS);
 		ksk_we_attrs(pk, l->attrs, l->n_attrs);
+		e->at1 = e->buf.len;
 	}
 	if (trace)
 		ksk_we_kid(pk, GK_TRACE_ID, l->trace_id, KSK_TRACE_ID_LEN);
@@ -992,7 +1028,7 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		for (uint32_t i = 0; i < cut.n; i++)
 			if (ksk_w_cut_key(&cut, i) == k)
 				ksk_we_ku64(pk, k, cut.at[i]);
-	return ksk_we_finish(e, mark);
+	return ksk_we_log_finish(e, mark);
 }
 
 /* ======================================================================== */
@@ -1687,6 +1723,20 @@ static ksk_err ksk_wd_log_cuts(ksk_wd *c, const msgpack_object_map *m, ksk_log *
 	return KSK_OK;
 }
 
+/* Key 17: the attributes of the previous log record in the payload (the
+ * batch's last decoded log; `l` is the slot after it). */
+static ksk_err ksk_wd_attrs_prev(ksk_wd *c, ksk_log *l, bool has_attrs)
+{
+	const ksk_batch *b = &c->d->batch;
+	if (has_attrs)
+		return ksk_wd_fail(c, KSK_ERECORD, "key 17 (attrs_prev) and key 6 (attrs) together");
+	if (b->n_logs == 0)
+		return ksk_wd_fail(c, KSK_ERECORD, "key 17 (attrs_prev): no log record before this one");
+	l->attrs = b->logs[b->n_logs - 1].attrs;
+	l->n_attrs = b->logs[b->n_logs - 1].n_attrs;
+	return KSK_OK;
+}
+
 static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
                           const msgpack_object_kv *self, ksk_log *l)
 {
@@ -1757,8 +1807,14 @@ static ksk_err ksk_wd_log(ksk_wd *c, const msgpack_object_map *m,
 			ksk_id_cut_add(&cut, at, c->fkey == GK_TRACE_AT ? 32 : 16);
 			break;
 		}
+		case GK_ATTRS_PREV:
+			if (o->type != MSGPACK_OBJECT_BOOLEAN || !o->via.boolean)
+				return ksk_wd_fail(c, KSK_ERECORD, "key 17 (attrs_prev) must be true");
+			break;
 		}
 	}
+	if (seen & BIT(GK_ATTRS_PREV))
+		KSK_TRY(ksk_wd_attrs_prev(c, l, (seen & BIT(GK_ATTRS)) != 0));
 	if (LOG_REQUIRED & ~seen)
 		return ksk_wd_missing(c, LOG_REQUIRED & ~seen, ksk_log_keys);
 	if (l->observed_ns == 0)
@@ -2157,6 +2213,7 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 	bool have_res = false;
 	uint64_t v;
 	ksk_id_cut cut = {0};
+	bool have_attrs = false;
 	for (uint32_t j = 1; j < pairs; j++) {
 		const uint8_t *kp = ksk_wdf_take(r, 1);
 		if (!kp || *kp <= last || *kp > GK_MAX)
@@ -2195,6 +2252,7 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 		case GK_ATTRS:
 			if (!ksk_wdf_attrs(c, r, &l->attrs, &l->n_attrs))
 				return false;
+			have_attrs = true;
 			break;
 		case GK_TRACE_ID:
 		case GK_SPAN_ID: {
@@ -2229,6 +2287,15 @@ static bool ksk_wdf_log(ksk_wd *c, ksk_wdf *r, uint32_t pairs, ksk_log *l)
 				return false;
 			ksk_id_cut_add(&cut, (uint32_t)v, last == GK_TRACE_AT ? 32 : 16);
 			break;
+		case GK_ATTRS_PREV: {
+			const uint8_t *t = ksk_wdf_take(r, 1);
+			const ksk_batch *b = &c->d->batch;
+			if (!t || *t != 0xc3 || have_attrs || b->n_logs == 0)
+				return false;
+			l->attrs = b->logs[b->n_logs - 1].attrs;
+			l->n_attrs = b->logs[b->n_logs - 1].n_attrs;
+			break;
+		}
 		default:
 			return false;
 		}

@@ -1155,6 +1155,99 @@ static void test_id_digits_cut(void **state)
 	pl_free(&q);
 }
 
+/* Logs whose attributes are byte for byte the previous log's go with
+ * key 17 (attrs_prev) instead: both writers write the same bytes, both
+ * decode paths give every log its attributes back (shared), and a hostile
+ * key 17 gets a clear error. */
+static void test_attrs_prev(void **state)
+{
+	(void)state;
+	ksk_wire_limits po;
+	ksk_wire_limits_default(&po);
+	po.enc_packer_only = true;
+	ksk_wire_enc *e, *ref;
+	assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &e), KSK_OK);
+	assert_int_equal(ksk_wire_enc_create(NULL, &po, 0, &ref), KSK_OK);
+	ksk_resource r;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ksk_wire_enc_resource(e, &r, NULL), KSK_OK);
+	assert_int_equal(ksk_wire_enc_resource(ref, &r, NULL), KSK_OK);
+	ksk_attr pa[1] = {{KSK_STR("log.file.path"), ksk_val_str(KSK_STR("/var/log/app/a.log"))}};
+	ksk_attr pb[2] = {{KSK_STR("log.file.path"), ksk_val_str(KSK_STR("/var/log/app/b.log"))},
+	                  {KSK_STR("n"), ksk_val_int(7)}};
+	/* which attributes each log has: a, a, a, b, b, none, a, none, none, b */
+	static const char plan[] = "aaabb-a--b";
+	enum { N = sizeof(plan) - 1 };
+	ksk_log logs[N];
+	int want_prev = 0;
+	for (int i = 0; i < N; i++) {
+		ksk_log *l = &logs[i];
+		memset(l, 0, sizeof(*l));
+		l->time_ns = 100 + (uint64_t)i;
+		l->body = ksk_val_str(KSK_STR("line"));
+		if (plan[i] == 'a')
+			l->attrs = pa, l->n_attrs = 1;
+		else if (plan[i] == 'b')
+			l->attrs = pb, l->n_attrs = 2;
+		want_prev += i > 0 && plan[i] != '-' && plan[i] == plan[i - 1];
+		assert_int_equal(ksk_wire_enc_log(e, l), KSK_OK);
+		assert_int_equal(ksk_wire_enc_log(ref, l), KSK_OK);
+	}
+	size_t len, rlen;
+	const uint8_t *p = ksk_wire_enc_data(e, &len);
+	const uint8_t *rp = ksk_wire_enc_data(ref, &rlen);
+	assert_int_equal(len, rlen);
+	assert_memory_equal(p, rp, len);
+	int got_prev = 0;
+	for (size_t i = 0; i + 1 < len; i++)
+		got_prev += p[i] == 0x11 && p[i + 1] == 0xc3;
+	assert_int_equal(got_prev, want_prev);
+	assert_int_equal(want_prev, 3);
+	ksk_errinfo ei;
+	uint64_t direct = 0;
+	assert_int_equal(decode_both(p, len, N + 1, NULL, &ei, &direct), KSK_OK);
+	assert_int_equal(direct, N);
+	ksk_wire_dec *d;
+	assert_int_equal(ksk_wire_dec_create(NULL, NULL, &d), KSK_OK);
+	const ksk_batch *b;
+	assert_int_equal(ksk_wire_decode(d, p, len, N + 1, &b, &ei), KSK_OK);
+	for (int i = 0; i < N; i++)
+		assert_log_eq(&logs[i], &b->logs[i]);
+	ksk_wire_dec_destroy(d);
+	ksk_wire_enc_destroy(e);
+	ksk_wire_enc_destroy(ref);
+
+	struct {
+		const char *hex;
+		uint32_t records;
+		ksk_err code;
+		const char *msg;
+	} cases[] = {
+		/* the first log */
+		{"84000301050a0011c3", 1, KSK_ERECORD, "key 17 (attrs_prev): no log record before this one"},
+		/* with key 6, also an empty map */
+		{"840003010505a1780a00" "85000301050681a178010a0011c3", 2, KSK_ERECORD, "and key 6 (attrs) together"},
+		{"840003010505a1780a00" "850003010506800a0011c3", 2, KSK_ERECORD, "and key 6 (attrs) together"},
+		/* not true */
+		{"840003010505a1780a00" "84000301050a0011c2", 2, KSK_ERECORD, "key 17 (attrs_prev) must be true"},
+		{"840003010505a1780a00" "84000301050a001101", 2, KSK_ERECORD, "must be true"},
+		/* good, keys out of order (slow path) */
+		{"84000301050681a178010a00" "8400030a0011c30105", 2, KSK_OK, NULL},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		pl q;
+		rec res;
+		res_base(&res);
+		pl_init(&q);
+		pl_rec(&q, &res);
+		pl_hex(&q, cases[k].hex, cases[k].records);
+		ksk_err rc = decode_pl(&q, NULL, &ei);
+		if (rc != cases[k].code || (cases[k].msg && !strstr(ei.msg, cases[k].msg)))
+			fail_msg("case %zu: got %s \"%s\"", k, ksk_errname(rc), ei.msg);
+		pl_free(&q);
+	}
+}
+
 static void test_encoder_layout(void **state)
 {
 	(void)state;
@@ -2383,6 +2476,21 @@ static void test_write_seeds(void **state)
 	payload_from_enc(&p, e);
 	write_seed(dir, "cut_ids", p.count, p.data, p.len);
 	free(p.data);
+	/* three logs of one file: the second and third say key 17 (attrs_prev) */
+	ksk_wire_enc_reset(e);
+	assert_int_equal(ksk_wire_enc_resource(e, &f.res[1], NULL), KSK_OK);
+	ksk_attr fa[1] = {{KSK_STR("log.file.path"), ksk_val_str(KSK_STR("/var/log/a.log"))}};
+	for (int i = 0; i < 3; i++) {
+		memset(&l, 0, sizeof(l));
+		l.time_ns = 9 + (uint64_t)i;
+		l.body = ksk_val_str(KSK_STR("GET /x"));
+		l.attrs = fa;
+		l.n_attrs = 1;
+		assert_int_equal(ksk_wire_enc_log(e, &l), KSK_OK);
+	}
+	payload_from_enc(&p, e);
+	write_seed(dir, "attrs_prev", p.count, p.data, p.len);
+	free(p.data);
 	ksk_wire_enc_destroy(e);
 
 	/* hand-made: unknown keys, float32, bad UTF-8, an error case */
@@ -2432,6 +2540,7 @@ int main(void)
 		cmocka_unit_test(test_write_seeds),
 		cmocka_unit_test(test_direct_log_decode),
 		cmocka_unit_test(test_id_digits_cut),
+		cmocka_unit_test(test_attrs_prev),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
