@@ -8,6 +8,7 @@
  */
 #include "col_config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ const char *col_config_usage(void)
 	       "  --fsync-interval DUR      default 200ms\n"
 	       "  --segment-max-bytes SIZE  seal the open segment past this (default 64MiB),\n"
 	       "                            or once its batches hold 3x this decompressed\n"
+	       "  --segment-max-records N   ... or once it holds N spans and logs (default 1048576)\n"
 	       "  --segment-max-age DUR     seal the open segment after this (default 10m)\n"
 	       "  --retention DUR           drop sealed segments older than this (default: keep)\n"
 	       "  --max-disk SIZE           drop the oldest segments past this (default: no cap)\n"
@@ -101,7 +103,15 @@ ksk_err col_config_parse(int argc, char **argv, col_config *cfg, ksk_errinfo *ei
 			rc = ksk_parse_duration(val, &cfg->fsync_interval_ns);
 		else if (strcmp(name, "--segment-max-bytes") == 0)
 			rc = ksk_parse_size(val, &cfg->segment_max_bytes);
-		else if (strcmp(name, "--segment-max-age") == 0)
+		else if (strcmp(name, "--segment-max-records") == 0) {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(val, &end, 10);
+			if (errno || end == val || *end || val[0] == '-' || n == 0)
+				rc = KSK_EINVAL;
+			else
+				cfg->segment_max_records = n;
+		} else if (strcmp(name, "--segment-max-age") == 0)
 			rc = ksk_parse_duration(val, &cfg->segment_max_age_ns);
 		else if (strcmp(name, "--retention") == 0)
 			rc = ksk_parse_duration(val, &cfg->retention_ns);

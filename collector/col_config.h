@@ -22,6 +22,7 @@ typedef struct col_config {
 	col_fsync_mode fsync_mode;
 	uint64_t fsync_interval_ns;
 	uint64_t segment_max_bytes;
+	uint64_t segment_max_records;  /* 0 = the store's default (1M) */
 	uint64_t segment_max_age_ns;
 	uint64_t retention_ns;         /* 0 = keep forever */
 	uint64_t max_disk_bytes;       /* 0 = no cap */

@@ -119,6 +119,8 @@ ksk_err col_server_start(const col_config *cfg, col_server **out, ksk_errinfo *e
 	so.fsync_interval_ns = cfg->fsync_interval_ns;
 	so.segment_max_bytes = cfg->segment_max_bytes;
 	so.segment_max_age_ns = cfg->segment_max_age_ns;
+	if (cfg->segment_max_records)
+		so.segment_max_records = cfg->segment_max_records;
 	so.retention_ns = cfg->retention_ns;
 	so.max_disk_bytes = cfg->max_disk_bytes;
 	so.log = col_server_log;

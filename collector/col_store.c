@@ -89,6 +89,7 @@ typedef struct st_src {
 	col_wal *wal;         /* ST_MEM: owned */
 	uint64_t first_ns;    /* ST_MEM: wall time of the first batch (0 none); atomic */
 	uint64_t raw;         /* ST_MEM: payload bytes of its batches, decompressed; atomic */
+	uint64_t records;     /* ST_MEM: spans and logs in its batches; atomic */
 	bool sealing;         /* ST_MEM: rotated out, waiting to be sealed */
 	bool claimed;         /* ST_MEM, state_mu: a thread is sealing it */
 	col_segw *w;          /* ST_MEM: its segment, built as batches are
@@ -400,6 +401,7 @@ void col_store_opts_default(col_store_opts *o)
 	o->fsync_mode = COL_FSYNC_ALWAYS;
 	o->fsync_interval_ns = 200ull * 1000000ull;
 	o->segment_max_bytes = 64ull << 20;
+	o->segment_max_records = 1ull << 20;
 	o->segment_max_age_ns = 600ull * 1000000000ull;
 	o->max_sealing = 1;
 	o->backlog_wait_ns = 5ull * 1000000000ull;
@@ -458,6 +460,7 @@ static ksk_err replay_rec(void *ctx, uint64_t off, const uint8_t *body,
 	if (!dd_add(s->al, &s->dd, hdr.agent_id, hdr.seq))
 		return KSK_ENOMEM;
 	r->x->raw += hdr.raw_len;
+	r->x->records += (uint64_t)b->n_spans + b->n_logs;
 	if (!r->first_ns)
 		r->first_ns = hdr.created_ns ? hdr.created_ns : 1;
 	r->batches++;
@@ -527,17 +530,20 @@ static void quarantine(col_store *s, const char *path, const char *name,
 static ksk_err seal_src(col_store *s, st_src *old, ksk_errinfo *ei);
 static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei);
 
-/* The open segment `x` is full: its log has segment_max_bytes, or its
- * batches hold COL_RAW_PER_LOG times that decompressed. Memory (the
- * index, the segment's rows) follows the records, not the log's
- * compressed bytes: without the second bound a stream that compresses
- * 20x would keep 20x the records of one that compresses 1x. */
+/* The open segment `x` is full: its log has segment_max_bytes, its
+ * batches hold COL_RAW_PER_LOG times that decompressed, or it holds
+ * segment_max_records spans and logs. Memory (the index, the segment's
+ * rows, the seal's sort keys: ~300-400 bytes a log while open and
+ * sealing) follows the records, not the log's compressed bytes: with the
+ * byte bound alone a stream that compresses 20x would keep 20x the
+ * records of one that does not compress. */
 #define COL_RAW_PER_LOG 3
 static bool src_full(const col_store *s, const st_src *x)
 {
-	uint64_t m = s->o.segment_max_bytes;
-	return m && (col_wal_end(x->wal) >= m ||
-	             __atomic_load_n(&x->raw, __ATOMIC_RELAXED) >= COL_RAW_PER_LOG * m);
+	uint64_t m = s->o.segment_max_bytes, r = s->o.segment_max_records;
+	return (m && (col_wal_end(x->wal) >= m ||
+	              __atomic_load_n(&x->raw, __ATOMIC_RELAXED) >= COL_RAW_PER_LOG * m)) ||
+	       (r && __atomic_load_n(&x->records, __ATOMIC_RELAXED) >= r);
 }
 
 ksk_err col_store_open(const col_store_opts *opts, col_store **out,
@@ -875,6 +881,7 @@ ksk_err col_store_append(col_store *s, const ksk_frame_hdr *hdr,
 	if (!__atomic_load_n(&x->first_ns, __ATOMIC_RELAXED))
 		__atomic_store_n(&x->first_ns, ksk_clock_wall(s->clk), __ATOMIC_RELAXED);
 	__atomic_fetch_add(&x->raw, (uint64_t)hdr->raw_len, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&x->records, (uint64_t)batch->n_spans + batch->n_logs, __ATOMIC_RELAXED);
 	src_ref(x);
 	pthread_mutex_unlock(&s->app_mu);
 	bool sync = s->o.fsync_mode == COL_FSYNC_ALWAYS;
@@ -1382,6 +1389,7 @@ void col_store_stats_get(col_store *s, col_store_stats *out)
 			if (x == s->active) {
 				out->wal_bytes = e;
 				out->open_raw_bytes = __atomic_load_n(&x->raw, __ATOMIC_RELAXED);
+				out->open_records = __atomic_load_n(&x->records, __ATOMIC_RELAXED);
 				out->open_full = src_full(s, x);
 			}
 		}

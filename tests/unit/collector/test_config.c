@@ -35,12 +35,14 @@ static void test_defaults_and_every_option(void **state)
 	assert_null(c.metrics_listen);
 	assert_int_equal(c.fsync_mode, COL_FSYNC_ALWAYS);
 	assert_int_equal(c.segment_max_bytes, 64u << 20);
+	assert_int_equal(c.segment_max_records, 0); /* the store's default */
 	assert_int_equal(c.workers, 8);
 	assert_int_equal(c.seal_threads, 2);
 	const char *a2[] = {"--data-dir=/d", "--listen", "ipc:///tmp/k.sock", "--query-listen",
 	                    "tcp://127.0.0.1:0", "--metrics-listen", "127.0.0.1:9464",
 	                    "--fsync", "interval", "--fsync-interval", "50ms",
 	                    "--segment-max-bytes", "1MiB", "--segment-max-age", "30s",
+	                    "--segment-max-records", "5000",
 	                    "--retention", "7d", "--max-disk", "10GiB", "--max-frame", "4MiB",
 	                    "--workers", "16", "--seal-threads", "3", NULL};
 	assert_int_equal(parse(&c, &ei, a2), KSK_OK);
@@ -51,6 +53,7 @@ static void test_defaults_and_every_option(void **state)
 	assert_int_equal(c.fsync_interval_ns, 50000000);
 	assert_int_equal(c.segment_max_bytes, 1u << 20);
 	assert_int_equal(c.segment_max_age_ns, 30000000000ull);
+	assert_int_equal(c.segment_max_records, 5000);
 	assert_int_equal(c.retention_ns, 7ull * 86400 * 1000000000ull);
 	assert_int_equal(c.max_disk_bytes, 10ull << 30);
 	assert_int_equal(c.max_frame_bytes, 4u << 20);

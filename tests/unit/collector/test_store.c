@@ -1331,7 +1331,8 @@ static void test_seal_by_size_and_age(void **state)
 }
 
 /* The open segment is also full once its batches hold 3x segment_max_bytes
- * decompressed, however well they compress: memory follows the records. */
+ * decompressed, however well they compress, and once it holds
+ * segment_max_records spans and logs: memory follows the records. */
 static void test_seal_by_raw_size(void **state)
 {
 	fx *f = *state;
@@ -1360,6 +1361,38 @@ static void test_seal_by_raw_size(void **state)
 	assert_true(wal_max < f->o.segment_max_bytes);
 	assert_true(st.open_raw_bytes < 3 * f->o.segment_max_bytes);
 	assert_true(st.segments_sealed >= 2);
+	for (int i = 0; i < 8; i++) {
+		check_batch_served(f, &x[i]);
+		frm_free(&x[i]);
+	}
+	/* by records: 450 a segment, batches of 200; a reopened store counts
+	 * the records of the open segment it replays */
+	col_store_stats_get(f->s, &st);
+	uint64_t left = st.open_records;
+	col_store_close(f->s);
+	f->s = NULL;
+	f->o.segment_max_bytes = 1ull << 30;
+	f->o.segment_max_records = 450;
+	store_open(f);
+	col_store_stats_get(f->s, &st);
+	assert_true(left > 0);
+	assert_int_equal(st.open_records, left);
+	assert_int_equal(col_store_seal_now(f->s, NULL), KSK_OK);
+	col_store_stats_get(f->s, &st);
+	uint64_t sealed0 = st.segments_sealed;
+	for (int i = 0; i < 8; i++) {
+		ksk_wire_enc_reset(f->enc);
+		uint32_t r = res(f, "svc", "host-1");
+		for (int k = 0; k < 200; k++)
+			logrec(f, r, (uint64_t)(i * 1000 + k), 9, 1, "another line");
+		frame_enc(f, (uint64_t)i + 100, &x[i]);
+		assert_int_equal(append(f, &x[i]), COL_APPEND_STORED);
+		col_store_stats_get(f->s, &st);
+		assert_true(st.open_records <= 600); /* full at 3 batches: rotated by the next */
+		assert_int_equal(col_store_tick(f->s, NULL), KSK_OK);
+	}
+	col_store_stats_get(f->s, &st);
+	assert_int_equal(st.segments_sealed - sealed0, 2); /* 3 + 3 batches */
 	for (int i = 0; i < 8; i++) {
 		check_batch_served(f, &x[i]);
 		frm_free(&x[i]);
