@@ -32,7 +32,7 @@ const char *col_config_usage(void)
 	       "                            failure: that interval; none on process crash)\n"
 	       "  --fsync-interval DUR      default 200ms\n"
 	       "  --segment-max-bytes SIZE  seal the open segment past this (default 64MiB),\n"
-	       "                            or once its batches hold 3x this decompressed\n"
+	       "                            or once its batches hold 8x this decompressed\n"
 	       "  --segment-max-records N   ... or once it holds N spans and logs (default 1048576)\n"
 	       "  --segment-max-age DUR     seal the open segment after this (default 10m)\n"
 	       "  --retention DUR           drop sealed segments older than this (default: keep)\n"

@@ -537,7 +537,7 @@ static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei);
  * sealing) follows the records, not the log's compressed bytes: with the
  * byte bound alone a stream that compresses 20x would keep 20x the
  * records of one that does not compress. */
-#define COL_RAW_PER_LOG 3
+#define COL_RAW_PER_LOG 8 /* spans compress ~7x: above what they reach */
 static bool src_full(const col_store *s, const st_src *x)
 {
 	uint64_t m = s->o.segment_max_bytes, r = s->o.segment_max_records;

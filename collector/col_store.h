@@ -52,7 +52,7 @@ typedef struct col_store_opts {
 	col_fsync_mode fsync_mode;
 	uint64_t fsync_interval_ns;   /* COL_FSYNC_INTERVAL: at most this old (default 200 ms) */
 	uint64_t segment_max_bytes;   /* seal the open segment past this (default 64 MiB),
-	                                 or once its batches hold 3x this decompressed */
+	                                 or once its batches hold 8x this decompressed */
 	uint64_t segment_max_records; /* ... or once it holds this many spans and logs
 	                                 (default 1M; memory follows records) */
 	uint64_t segment_max_age_ns;  /* ... or when older than this (default 10 min) */
@@ -194,7 +194,7 @@ typedef struct col_store_stats {
 	uint64_t fsync_ns_max;
 	uint64_t wal_bytes;           /* size of the open segment */
 	uint64_t open_raw_bytes;      /* its batches decompressed (it is full at
-	                                 3x segment_max_bytes of these too) */
+	                                 8x segment_max_bytes of these too) */
 	uint64_t open_records;        /* spans and logs in it */
 	bool open_full;               /* the open segment is full (an append
 	                                 rotates it, or waits for room) */
