@@ -1184,16 +1184,7 @@ static ksk_err ksk_wd_type_fail(ksk_wd *c, const char *want,
 /* Inline check for the common all-ASCII string, saving a call per field. */
 static inline bool ksk_wd_ascii(const char *p, uint32_t n)
 {
-	uint64_t acc = 0;
-	uint32_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		acc |= w;
-	}
-	for (; i < n; i++)
-		acc |= (unsigned char)p[i];
-	return (acc & 0x8080808080808080ull) == 0;
+	return (ksk_or_bytes(p, n) & 0x8080808080808080ull) == 0;
 }
 
 /* Borrow `p` when it is valid UTF-8, else an arena copy with U+FFFD. */

@@ -217,20 +217,29 @@ typedef struct ksk_log {
 
 /* ---- IDs ---------------------------------------------------------------- */
 
-/*! ksk_id_is_zero() : true when all `n` bytes are 0 (an invalid OTel ID).
- *  Inline: called several times for every record on the hot paths. */
-static inline bool ksk_id_is_zero(const uint8_t *id, size_t n)
+/*! ksk_or_bytes() : the OR of p[0, n) folded into 64 bits, 8 bytes at a
+ *  time (the last n % 8 bytes into the low byte). 0 when all bytes are 0;
+ *  its 0x80 bits say whether any byte is not ASCII. */
+static inline uint64_t ksk_or_bytes(const void *p, size_t n)
 {
+	const uint8_t *b = p;
 	uint64_t acc = 0;
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		uint64_t w;
-		memcpy(&w, id + i, 8);
+		memcpy(&w, b + i, 8);
 		acc |= w;
 	}
 	for (; i < n; i++)
-		acc |= id[i];
-	return acc == 0;
+		acc |= b[i];
+	return acc;
+}
+
+/*! ksk_id_is_zero() : true when all `n` bytes are 0 (an invalid OTel ID).
+ *  Inline: called several times for every record on the hot paths. */
+static inline bool ksk_id_is_zero(const uint8_t *id, size_t n)
+{
+	return ksk_or_bytes(id, n) == 0;
 }
 
 /*! ksk_hex_encode() : writes 2*n lowercase hex digits and a NUL to `out`
