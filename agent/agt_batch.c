@@ -288,6 +288,7 @@ ksk_err agt_batch_seal(agt_batch *b, const uint8_t agent_id[KSK_AGENT_ID_LEN],
 	m.created_ns = ksk_clock_wall(b->o.clock);
 	m.record_count = ksk_wire_enc_count(b->we);
 	m.compress = true;
+	m.restore = ksk_wire_enc_restore(b->we);
 	KSK_TRY(ksk_frame_encode(b->fe, &m, p, plen, &out->frame, &out->frame_len, ei));
 	out->pos = b->pos;
 	out->n_pos = b->n_pos;
@@ -311,6 +312,7 @@ ksk_err agt_batch_view(const agt_batch *b, agt_taken *out)
 		return KSK_ESTATE;
 	out->payload = ksk_wire_enc_data(b->we, &out->payload_len);
 	out->record_count = ksk_wire_enc_count(b->we);
+	out->restore = ksk_wire_enc_restore(b->we);
 	out->pos = b->pos;
 	out->n_pos = b->n_pos;
 	out->records = b->records;

@@ -112,6 +112,7 @@ typedef struct agt_taken {
 	const uint8_t *payload;   /* the msgpack payload (docs/WIRE.md section 2) */
 	size_t payload_len;
 	uint32_t record_count;    /* wire records, resources included (frame header) */
+	bool restore;             /* the frame needs KSK_FRAME_FLAG_RESTORE */
 	const uint8_t *pos;       /* n_pos entries of pos_size bytes */
 	uint32_t n_pos;
 	uint32_t records;         /* spans + logs */

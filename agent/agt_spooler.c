@@ -72,6 +72,7 @@ typedef struct agt_slot {
 	int state;               /* AGT_SQ_*, under mu */
 	bool no_help;            /* a helper failed on it: the appender frames it */
 	uint32_t record_count;   /* for the frame header */
+	bool restore;            /* for the frame header (KSK_FRAME_FLAG_RESTORE) */
 	uint64_t created_ns;     /* wall time of the push */
 	uint64_t seq;            /* given by the spool (done slots) */
 	bool dropped;            /* done without being spooled */
@@ -146,6 +147,7 @@ static bool agt_sq_frame(ksk_frame_enc *fe, agt_slot *sl, ksk_errinfo *ei)
 	m.created_ns = sl->created_ns;
 	m.record_count = sl->record_count;
 	m.compress = true;
+	m.restore = sl->restore;
 	const uint8_t *f;
 	size_t flen = 0;
 	ksk_err rc = ksk_frame_encode(fe, &m, sl->payload, sl->len, &f, &flen, ei);
@@ -391,6 +393,7 @@ ksk_err agt_spooler_push(agt_spooler *q, agt_batch *b)
 		memcpy(sl->pos, t.pos, pos_len);
 	sl->pos_len = pos_len;
 	sl->record_count = t.record_count;
+	sl->restore = t.restore;
 	sl->created_ns = ksk_clock_wall(q->o.clock);
 	sl->seq = 0;
 	sl->dropped = false;

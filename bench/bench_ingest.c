@@ -111,6 +111,7 @@ int main(int argc, char **argv)
 		m.seq = i + 1;
 		m.record_count = ksk_wire_enc_count(we);
 		m.compress = true;
+		m.restore = ksk_wire_enc_restore(we);
 		const uint8_t *f;
 		size_t flen;
 		if (ksk_frame_encode(fe, &m, p, plen, &f, &flen, NULL) != KSK_OK)

@@ -72,6 +72,7 @@ static void send_payload(col_client *c, ksk_frame_enc *fe, ksk_wire_enc *e, uint
 	m.seq = ++g_seq;
 	m.record_count = records;
 	m.compress = true;
+	m.restore = ksk_wire_enc_restore(e);
 	const uint8_t *f;
 	size_t flen;
 	ksk_errinfo ei;

@@ -86,7 +86,8 @@ static void build_set(bench_set *s, int logs)
 		memcpy(s->payload[i], p, n);
 		s->plen[i] = n;
 		s->raw_total += n;
-		ksk_frame_meta m = {.seq = i + 1, .record_count = ksk_wire_enc_count(we), .compress = true};
+		ksk_frame_meta m = {.seq = i + 1, .record_count = ksk_wire_enc_count(we), .compress = true,
+		                    .restore = ksk_wire_enc_restore(we)};
 		const uint8_t *f;
 		size_t fl;
 		ksk_errinfo ei;
@@ -155,7 +156,8 @@ static void run_set(bench_set *s)
 					die("encode log", rc, NULL);
 			size_t n;
 			const uint8_t *p = ksk_wire_enc_data(we, &n);
-			ksk_frame_meta m = {.seq = i + 1, .record_count = ksk_wire_enc_count(we), .compress = true};
+			ksk_frame_meta m = {.seq = i + 1, .record_count = ksk_wire_enc_count(we), .compress = true,
+			                    .restore = ksk_wire_enc_restore(we)};
 			const uint8_t *f;
 			size_t fl;
 			if ((rc = ksk_frame_encode(fe, &m, p, n, &f, &fl, NULL)))

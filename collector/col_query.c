@@ -281,6 +281,7 @@ static ksk_err col_q_chunk(col_query *q, col_chunk_ctx *cc, const col_chunk_src 
 	m.seq = cursor;
 	m.record_count = ksk_wire_enc_count(cc->we);
 	m.compress = true;
+	m.restore = ksk_wire_enc_restore(cc->we);
 	const uint8_t *f;
 	size_t flen;
 	KSK_TRY(ksk_frame_encode(cc->fe, &m, p, plen, &f, &flen, ei));

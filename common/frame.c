@@ -240,7 +240,8 @@ ksk_err ksk_frame_encode(ksk_frame_enc *e, const ksk_frame_meta *meta,
 	h[3] = KSK_FRAME_MAGIC3;
 	h[4] = KSK_FRAME_VERSION;
 	h[5] = KSK_FRAME_HDR_LEN;
-	ksk_put_le16(h + 6, meta->compress ? KSK_FRAME_FLAG_ZSTD : 0);
+	ksk_put_le16(h + 6, (uint16_t)((meta->compress ? KSK_FRAME_FLAG_ZSTD : 0) |
+	                              (meta->restore ? KSK_FRAME_FLAG_RESTORE : 0)));
 	ksk_put_le32(h + 8, meta->record_count);
 	ksk_put_le32(h + 12, (uint32_t)len);
 	ksk_put_le32(h + 16, (uint32_t)plen);

@@ -218,6 +218,8 @@ struct ksk_wire_enc {
 	                           map span buf[at0, at1) (at1 = at0: none) */
 	size_t prev_at, prev_n; /* the previous log's key 6 and map in buf
 	                           (prev_n = 0: it had none, or no log yet) */
+	bool restore;           /* a record in buf uses keys 15-17 */
+	bool restore_rec;       /* the log being written cuts its body */
 };
 
 static int ksk_we_write(void *data, const char *p, size_t n)
@@ -270,6 +272,12 @@ void ksk_wire_enc_reset(ksk_wire_enc *e)
 	e->count = 0;
 	e->n_resources = 0;
 	e->prev_n = 0;
+	e->restore = false;
+}
+
+bool ksk_wire_enc_restore(const ksk_wire_enc *e)
+{
+	return e->restore;
 }
 
 const uint8_t *ksk_wire_enc_data(const ksk_wire_enc *e, size_t *len)
@@ -950,6 +958,7 @@ static ksk_err ksk_we_log_finish(ksk_wire_enc *e, size_t mark)
 		return ksk_we_finish(e, mark);
 	size_t n = e->at1 - e->at0;
 	uint8_t *b = e->buf.data;
+	bool restore = e->restore_rec;
 	if (n && n == e->prev_n && memcmp(b + e->at0, b + e->prev_at, n) == 0) {
 		size_t end = e->buf.len;
 		memmove(b + e->at0, b + e->at1, end - e->at1);
@@ -957,11 +966,15 @@ static ksk_err ksk_we_log_finish(ksk_wire_enc *e, size_t mark)
 		b[end++] = GK_ATTRS_PREV; /* n >= 2: the room is there */
 		b[end++] = 0xc3;
 		e->buf.len = end;
+		restore = true;
 	} else {
 		e->prev_at = e->at0;
 		e->prev_n = n;
 	}
-	return ksk_we_finish(e, mark);
+	ksk_err rc = ksk_we_finish(e, mark);
+	if (rc == KSK_OK && restore)
+		e->restore = true;
+	return rc;
 }
 
 ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
@@ -978,11 +991,13 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 	ksk_id_cut cut;
 	ksk_log_id_cuts(l, &cut);
 	ksk_log lc;
+	e->restore_rec = false;
 	if (cut.n && ksk_we_log_pairs(l) + cut.n <= e->lim.max_container) {
 		lc = *l;
 		if (!ksk_we_cut_body(e, l->body.u.s, &cut, &lc.body.u.s))
 			return KSK_ENOMEM;
 		l = &lc;
+		e->restore_rec = true;
 	} else {
 		cut.n = 0;
 	}

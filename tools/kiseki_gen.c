@@ -117,6 +117,7 @@ int main(int argc, char **argv)
 		m.seq = k + 1;
 		m.created_ns = t0 + k * 1000000000ull;
 		m.record_count = ksk_wire_enc_count(we);
+		m.restore = ksk_wire_enc_restore(we);
 		const uint8_t *out;
 		size_t olen;
 		rc = ksk_frame_encode(fe, &m, p, plen, &out, &olen, &ei);

@@ -374,6 +374,7 @@ static void trc_agent_seal(trc_tracer *tr, uint64_t deadline)
 	m.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	m.record_count = ksk_wire_enc_count(tr->we);
 	m.compress = true;
+	m.restore = ksk_wire_enc_restore(tr->we);
 	const uint8_t *f;
 	size_t flen;
 	ksk_errinfo ei;

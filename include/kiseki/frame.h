@@ -49,7 +49,13 @@
 #define KSK_FRAME_VERSION 1
 #define KSK_FRAME_HDR_LEN 56
 #define KSK_FRAME_FLAG_ZSTD 0x0001u
-#define KSK_FRAME_FLAGS_KNOWN KSK_FRAME_FLAG_ZSTD
+/* The payload uses an encoding that leaves parts of records out for the
+ * reader to put back (log keys 15-17, docs/WIRE.md 2.5). A reader older
+ * than these keys would skip them as unknown and store bodies without
+ * their ID digits and logs without attributes; it refuses this flag
+ * instead (KSK_EFLAGS), so such a frame is rejected, never misread. */
+#define KSK_FRAME_FLAG_RESTORE 0x0002u
+#define KSK_FRAME_FLAGS_KNOWN (KSK_FRAME_FLAG_ZSTD | KSK_FRAME_FLAG_RESTORE)
 #define KSK_AGENT_ID_LEN 16
 
 typedef struct ksk_frame_hdr {
@@ -107,6 +113,8 @@ typedef struct ksk_frame_meta {
 	uint64_t created_ns;
 	uint32_t record_count;
 	bool compress; /* false: store the payload as is (flag bit 0 clear) */
+	bool restore;  /* the payload needs KSK_FRAME_FLAG_RESTORE
+	                  (ksk_wire_enc_restore() of its encoder) */
 } ksk_frame_meta;
 
 /*! ksk_frame_encode() : builds a frame around `payload`.

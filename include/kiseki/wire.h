@@ -115,6 +115,11 @@ const uint8_t *ksk_wire_enc_data(const ksk_wire_enc *e, size_t *len);
 /*! ksk_wire_enc_count() : records appended since the last reset. */
 uint32_t ksk_wire_enc_count(const ksk_wire_enc *e);
 
+/*! ksk_wire_enc_restore() : true when a record appended since the last
+ *  reset left parts out for the reader to put back (log keys 15-17): its
+ *  frame must carry KSK_FRAME_FLAG_RESTORE (ksk_frame_meta.restore). */
+bool ksk_wire_enc_restore(const ksk_wire_enc *e);
+
 /*! ksk_wire_enc_resources() : resources appended since the last reset. */
 uint32_t ksk_wire_enc_resources(const ksk_wire_enc *e);
 

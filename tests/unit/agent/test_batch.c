@@ -96,6 +96,7 @@ static void test_dedupe_positions_and_frame(void **state)
 	const ksk_batch *kb;
 	assert_int_equal(ksk_frame_decode_batch(fd, wd, sd.frame, sd.frame_len, &h, &kb, &ei), KSK_OK);
 	assert_int_equal(h.seq, 42);
+	assert_int_equal(h.flags, KSK_FRAME_FLAG_ZSTD); /* nothing left out */
 	assert_memory_equal(h.agent_id, agent, 16);
 	assert_int_equal(kb->n_resources, 2);
 	assert_int_equal(kb->n_spans, 3);
@@ -114,6 +115,22 @@ static void test_dedupe_positions_and_frame(void **state)
 	assert_int_equal(agt_batch_seal(b, agent, 43, &sd, &ei), KSK_OK);
 	assert_int_equal(sd.records, 0);
 	assert_int_equal(sd.n_pos, 1);
+	/* two logs of one file: the second says attrs_prev, so the frame
+	 * carries the RESTORE flag (an older collector refuses it rather
+	 * than store the log without attributes) */
+	ksk_attr fa[1] = {{KSK_STR("log.file.path"), ksk_val_str(KSK_STR("/var/log/x.log"))}};
+	l.attrs = fa;
+	l.n_attrs = 1;
+	assert_int_equal(agt_batch_add_log(b, &r1, &l), KSK_OK);
+	agt_taken t;
+	assert_int_equal(agt_batch_view(b, &t), KSK_OK);
+	assert_false(t.restore);
+	assert_int_equal(agt_batch_add_log(b, &r1, &l), KSK_OK);
+	assert_int_equal(agt_batch_view(b, &t), KSK_OK);
+	assert_true(t.restore);
+	assert_int_equal(agt_batch_seal(b, agent, 44, &sd, &ei), KSK_OK);
+	assert_int_equal(ksk_frame_parse_header(sd.frame, sd.frame_len, NULL, &h, &ei), KSK_OK);
+	assert_int_equal(h.flags, KSK_FRAME_FLAG_ZSTD | KSK_FRAME_FLAG_RESTORE);
 	agt_batch_destroy(b);
 }
 

@@ -118,6 +118,7 @@ static void fill(agt_batch *b, uint32_t i, uint32_t n)
 	ksk_attr ra[1] = {{KSK_STR("service.name"), ksk_val_str(KSK_STR("svc"))}};
 	ksk_resource r = {.attrs = ra, .n_attrs = 1};
 	uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
+	ksk_attr fa[1] = {{KSK_STR("log.file.path"), ksk_val_str(KSK_STR("/var/log/s.log"))}};
 	for (uint32_t k = 0; k < n; k++) {
 		char body[33];
 		for (int c = 0; c < 32; c++) {
@@ -132,6 +133,8 @@ static void fill(agt_batch *b, uint32_t i, uint32_t n)
 		l.time_ns = (uint64_t)i * 1000 + k + 1;
 		l.observed_ns = l.time_ns;
 		l.body = ksk_val_str(ksk_str_c(body));
+		l.attrs = fa; /* the same on every log: key 17 from the second */
+		l.n_attrs = 1;
 		assert_int_equal(agt_batch_add_log(b, &r, &l), KSK_OK);
 	}
 	pos p1 = {1, i};
@@ -182,8 +185,12 @@ static void check_frame(agt_spool *sp, uint64_t seq, uint32_t i, uint32_t n)
 	assert_int_equal(h.seq, seq);
 	assert_true(h.flags & KSK_FRAME_FLAG_ZSTD);
 	assert_int_equal(kb->n_logs, n);
-	for (uint32_t k = 0; k < n; k++)
+	for (uint32_t k = 0; k < n; k++) {
 		assert_int_equal(kb->logs[k].time_ns, (uint64_t)i * 1000 + k + 1);
+		assert_int_equal(kb->logs[k].n_attrs, 1);
+	}
+	/* the payload left attributes out (key 17): the frame says so */
+	assert_true(h.flags & KSK_FRAME_FLAG_RESTORE);
 	ksk_frame_dec_destroy(fd);
 	ksk_wire_dec_destroy(wd);
 	free(buf);

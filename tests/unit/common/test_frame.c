@@ -94,6 +94,12 @@ static void test_roundtrip_compressed_and_plain(void **state)
 			assert_int_equal(h.created_ns, 1700000000123456789ull);
 			assert_memory_equal(h.agent_id, m.agent_id, KSK_AGENT_ID_LEN);
 			assert_int_equal(h.flags, c ? KSK_FRAME_FLAG_ZSTD : 0);
+			/* and with the RESTORE flag */
+			m.restore = true;
+			assert_int_equal(ksk_frame_encode(e, &m, p, sizes[k], &f, &flen, &ei), KSK_OK);
+			assert_int_equal(ksk_frame_open(d, f, flen, &h, &raw, &rlen, &ei), KSK_OK);
+			assert_int_equal(h.flags, (c ? KSK_FRAME_FLAG_ZSTD : 0) | KSK_FRAME_FLAG_RESTORE);
+			assert_int_equal(rlen, sizes[k]);
 			free(p);
 		}
 	}
@@ -195,6 +201,13 @@ static void test_header_field_errors(void **state)
 	f[7] = 0x80;
 	assert_int_equal(ksk_frame_parse_header(f, len, NULL, &h, &ei), KSK_EFLAGS);
 	f[7] = 0;
+	/* bit 1 (RESTORE) is known; bit 2 is not. The CRC covers the flags,
+	 * so the flags word is checked before it: EFLAGS, not ECHECKSUM. */
+	uint8_t f6 = f[6];
+	f[6] = (uint8_t)(f6 | 0x04);
+	assert_int_equal(ksk_frame_parse_header(f, len, NULL, &h, &ei), KSK_EFLAGS);
+	assert_non_null(strstr(ei.msg, "unknown flag bits 0x0004"));
+	f[6] = f6;
 	f[5] = 20;
 	assert_int_equal(ksk_frame_parse_header(f, len, NULL, &h, &ei), KSK_ERECORD);
 	f[5] = KSK_FRAME_HDR_LEN;

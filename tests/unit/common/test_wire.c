@@ -1052,6 +1052,27 @@ static void test_id_digits_cut(void **state)
 	assert_false(tc || sc);
 	size_t cut = cut_roundtrip(b, tid, sid, te, se, &tc, &sc);
 	assert_true(tc && sc);
+	/* the encoder says when its frame needs KSK_FRAME_FLAG_RESTORE */
+	{
+		ksk_wire_enc *fe;
+		assert_int_equal(ksk_wire_enc_create(NULL, NULL, 0, &fe), KSK_OK);
+		ksk_resource r0;
+		memset(&r0, 0, sizeof(r0));
+		assert_int_equal(ksk_wire_enc_resource(fe, &r0, NULL), KSK_OK);
+		ksk_log l;
+		memset(&l, 0, sizeof(l));
+		l.time_ns = 1;
+		l.body = ksk_val_str(ksk_str_c(b));
+		memcpy(l.trace_id, tid, 16);
+		assert_int_equal(ksk_wire_enc_log(fe, &l), KSK_OK);
+		assert_false(ksk_wire_enc_restore(fe)); /* no hint: whole */
+		l.trace_hex_end = te;
+		assert_int_equal(ksk_wire_enc_log(fe, &l), KSK_OK);
+		assert_true(ksk_wire_enc_restore(fe));
+		ksk_wire_enc_reset(fe);
+		assert_false(ksk_wire_enc_restore(fe));
+		ksk_wire_enc_destroy(fe);
+	}
 	/* 48 digits out, the str header one byte shorter (str8 -> fixstr), two
 	 * keys of 2 bytes in */
 	assert_true(cut + 48 + 1 - 4 == whole);
@@ -1203,6 +1224,7 @@ static void test_attrs_prev(void **state)
 		got_prev += p[i] == 0x11 && p[i + 1] == 0xc3;
 	assert_int_equal(got_prev, want_prev);
 	assert_int_equal(want_prev, 3);
+	assert_true(ksk_wire_enc_restore(e));
 	ksk_errinfo ei;
 	uint64_t direct = 0;
 	assert_int_equal(decode_both(p, len, N + 1, NULL, &ei, &direct), KSK_OK);
