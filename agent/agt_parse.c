@@ -692,9 +692,11 @@ static bool agt_sub(agt_pc *c, const char *s, size_t n, ksk_str *out)
 
 static ksk_err agt_set_body(agt_pc *c, const char *s, size_t n)
 {
+	/* a slice of the line? (compared as integers: s may point elsewhere) */
+	uintptr_t ps = (uintptr_t)s, pl = (uintptr_t)c->line;
 	c->body_len = 0;
-	if (s >= c->line && n <= c->len && (size_t)(s - c->line) <= c->len - n) {
-		c->body_off = (size_t)(s - c->line);
+	if (ps >= pl && n <= c->len && ps - pl <= c->len - n) {
+		c->body_off = (size_t)(ps - pl);
 		c->body_len = n;
 	}
 	c->out->body.type = KSK_VAL_STR;
