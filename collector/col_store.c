@@ -533,8 +533,8 @@ static ksk_err make_room_locked(col_store *s, bool *woke, ksk_errinfo *ei);
 /* The open segment `x` is full: its log has segment_max_bytes, its
  * batches hold COL_RAW_PER_LOG times that decompressed, or it holds
  * segment_max_records spans and logs. Memory (the index, the segment's
- * rows, the seal's sort keys: ~300-400 bytes a log while open and
- * sealing) follows the records, not the log's compressed bytes: with the
+ * rows, the seal's sort keys: ~400 bytes a log, estimated from the agent
+ * benchmark's peak RSS over three segments of ~1M logs) follows the records, not the log's compressed bytes: with the
  * byte bound alone a stream that compresses 20x would keep 20x the
  * records of one that does not compress. */
 #define COL_RAW_PER_LOG 8 /* spans compress ~7x: above what they reach */
@@ -1074,15 +1074,23 @@ static ksk_err rotate(col_store *s, st_src **old, ksk_errinfo *ei)
 	return rc;
 }
 
-/* How many rotated-out logs wait to be sealed. */
-static uint32_t n_sealing(col_store *s)
+/* How many rotated-out logs wait to be sealed (`claimed` false), or are
+ * being sealed by some thread right now (`claimed` true). */
+static uint32_t n_pending(col_store *s, bool claimed)
 {
 	uint32_t n = 0;
 	pthread_mutex_lock(&s->state_mu);
-	for (uint32_t i = 0; i < s->n_srcs; i++)
-		n += s->srcs[i]->kind == ST_MEM && s->srcs[i]->sealing;
+	for (uint32_t i = 0; i < s->n_srcs; i++) {
+		const st_src *x = s->srcs[i];
+		n += x->kind == ST_MEM && (claimed ? x->claimed : x->sealing);
+	}
 	pthread_mutex_unlock(&s->state_mu);
 	return n;
+}
+
+static uint32_t n_sealing(col_store *s)
+{
+	return n_pending(s, false);
 }
 
 /* The open segment is full (app_mu held): rotate it out unless the
@@ -1195,17 +1203,6 @@ static ksk_err seal_locked(col_store *s, ksk_errinfo *ei)
 	return seal_pending(s, ei);
 }
 
-/* Rotated-out logs another thread is sealing right now. */
-static uint32_t n_claimed(col_store *s)
-{
-	uint32_t n = 0;
-	pthread_mutex_lock(&s->state_mu);
-	for (uint32_t i = 0; i < s->n_srcs; i++)
-		n += s->srcs[i]->kind == ST_MEM && s->srcs[i]->claimed;
-	pthread_mutex_unlock(&s->state_mu);
-	return n;
-}
-
 ksk_err col_store_seal_now(col_store *s, ksk_errinfo *ei)
 {
 	pthread_mutex_lock(&s->seal_mu);
@@ -1214,7 +1211,7 @@ ksk_err col_store_seal_now(col_store *s, ksk_errinfo *ei)
 	 * this returns; one that failed there is tried again here */
 	while (rc == KSK_OK) {
 		pthread_mutex_lock(&s->app_mu);
-		while (n_claimed(s) > 0)
+		while (n_pending(s, true) > 0)
 			pthread_cond_wait(&s->sealed_cv, &s->app_mu);
 		pthread_mutex_unlock(&s->app_mu);
 		if (n_sealing(s) == 0)

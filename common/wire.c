@@ -219,7 +219,6 @@ struct ksk_wire_enc {
 	size_t prev_at, prev_n; /* the previous log's key 6 and map in buf
 	                           (prev_n = 0: it had none, or no log yet) */
 	bool restore;           /* a record in buf uses keys 15-17 */
-	bool restore_rec;       /* the log being written cuts its body */
 };
 
 static int ksk_we_write(void *data, const char *p, size_t n)
@@ -951,14 +950,14 @@ static bool ksk_wx_log(ksk_wire_enc *e, const ksk_log *l, bool trace, bool span,
 /* The end of a log append: when its attributes are byte for byte those of
  * the previous log in the payload (a file's path on every line), key 6 and
  * the map make way for `17: true` (key 17 attrs_prev, at the end, so the
- * keys stay ascending and the pair count is the same); then commit. */
-static ksk_err ksk_we_log_finish(ksk_wire_enc *e, size_t mark)
+ * keys stay ascending and the pair count is the same); then commit.
+ * `restore`: the record cut its body (keys 15, 16). */
+static ksk_err ksk_we_log_finish(ksk_wire_enc *e, size_t mark, bool restore)
 {
 	if (e->buf.err != KSK_OK)
 		return ksk_we_finish(e, mark);
 	size_t n = e->at1 - e->at0;
 	uint8_t *b = e->buf.data;
-	bool restore = e->restore_rec;
 	if (n && n == e->prev_n && memcmp(b + e->at0, b + e->prev_at, n) == 0) {
 		size_t end = e->buf.len;
 		memmove(b + e->at0, b + e->at1, end - e->at1);
@@ -991,18 +990,16 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 	ksk_id_cut cut;
 	ksk_log_id_cuts(l, &cut);
 	ksk_log lc;
-	e->restore_rec = false;
 	if (cut.n && ksk_we_log_pairs(l) + cut.n <= e->lim.max_container) {
 		lc = *l;
 		if (!ksk_we_cut_body(e, l->body.u.s, &cut, &lc.body.u.s))
 			return KSK_ENOMEM;
 		l = &lc;
-		e->restore_rec = true;
 	} else {
 		cut.n = 0;
 	}
 	if (!e->lim.enc_packer_only && ksk_wx_log(e, l, trace, span, &cut))
-		return ksk_we_log_finish(e, mark);
+		return ksk_we_log_finish(e, mark, cut.n != 0);
 	msgpack_pack_map(pk, ksk_we_log_pairs(l) + cut.n);
 	ksk_we_ku64(pk, KEY_TYPE, KSK_REC_LOG);
 	if (l->time_ns)
@@ -1043,7 +1040,7 @@ ksk_err ksk_wire_enc_log(ksk_wire_enc *e, const ksk_log *l)
 		for (uint32_t i = 0; i < cut.n; i++)
 			if (ksk_w_cut_key(&cut, i) == k)
 				ksk_we_ku64(pk, k, cut.at[i]);
-	return ksk_we_log_finish(e, mark);
+	return ksk_we_log_finish(e, mark, cut.n != 0);
 }
 
 /* ======================================================================== */
