@@ -318,16 +318,15 @@ void col__seg_enc_log(sg_enc *e, const ksk_log *l, uint64_t base, uint64_t eff,
 		if (cut.n) {
 			/* the body without the digits, then where they go:
 			 * varint 1 + offset (0 = none) for trace, then span */
-			uint32_t left = bs.len, from = 0, at1[2] = {0, 0};
-			for (uint32_t i = 0; i < cut.n; i++)
-				left -= cut.len[i];
-			col__seg_put_varint(e->st[SG_S_VS], ((uint64_t)left << 2) | 1);
+			uint32_t left = bs.len, at1[2] = {0, 0};
 			for (uint32_t i = 0; i < cut.n; i++) {
-				col__seg_put_raw(e->st[SG_S_RAW], bs.ptr + from, cut.at[i] - from);
-				from = cut.at[i] + cut.len[i];
+				left -= cut.len[i];
 				at1[cut.len[i] == 32 ? 0 : 1] = cut.at[i] + 1;
 			}
-			col__seg_put_raw(e->st[SG_S_RAW], bs.ptr + from, bs.len - from);
+			col__seg_put_varint(e->st[SG_S_VS], ((uint64_t)left << 2) | 1);
+			ksk_buf *raw = e->st[SG_S_RAW];
+			if (ksk_buf_reserve(raw, bs.len) == KSK_OK) /* else raw->err is set */
+				raw->len += ksk_id_cut_split(bs.ptr, bs.len, &cut, (char *)raw->data + raw->len);
 			col__seg_put_varint(b, at1[0]);
 			col__seg_put_varint(b, at1[1]);
 		} else {

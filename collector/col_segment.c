@@ -2812,7 +2812,6 @@ ksk_err col_seg_get_trace(const col_seg *s, const uint8_t trace_id[16],
 				return ld.nomem ? ksk_errinfo_set(ei, ksk_arena_error(a), "logs: no room")
 				                : sgr_corrupt(ei, s->path, "log block %lld record %llu: %s",
 				                              (long long)blk, (unsigned long long)li, ld.why);
-			memcpy(nlg[i].trace_id, trace_id, 16);
 			KSK_TRY(sgr_map_res(s, h.res, a, out, &rm, &nlg[i].resource));
 		}
 		out->logs = lg;
@@ -3066,8 +3065,6 @@ ksk_err col_seg_logs(const col_seg *s, const col_log_search *q, ksk_arena *a,
 					rc = sgr_corrupt(ei, s->path, "log block %u record %u: %s", bi, j, d.why);
 				goto out;
 			}
-			if (h.fl & SG_LF_TRACE)
-				memcpy(hit.log.trace_id, s->index + (size_t)h.trace_ord * SG_INDEX_ENT, 16);
 			if (!rc_res[h.res]) {
 				ksk_resource *r = ksk_arena_alloc(a, sizeof(*r));
 				if (!r) {
